@@ -1,0 +1,93 @@
+"""Parser registry: one parser per input kind.
+
+A text parser reads decoded lines::
+
+    @text_parser("waagent_log")
+    def parse(lines: Iterable[str], source: str, ctx: ParseContext) -> Iterator[Record]: ...
+
+A data parser reads the (size-capped) bytes of a structured file and mostly fills facts::
+
+    @data_parser("goal_state_xml")
+    def parse(data: bytes, source: str, ctx: ParseContext) -> Iterator[Record]: ...
+
+Parsers never raise on bad content: they call ``ctx.problem(...)`` and go on. The documented
+exception a parser may raise is :class:`ParseError` (the whole file is unreadable), which the
+analyser records as a parse problem of that file.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from datetime import timezone, tzinfo
+from typing import Callable, Iterable, Iterator
+
+from ..model import Facts, ParseProblem, Record
+
+TextParser = Callable[[Iterable[str], str, "ParseContext"], Iterator[Record]]
+DataParser = Callable[[bytes, str, "ParseContext"], Iterator[Record]]
+
+TEXT_PARSERS: dict[str, TextParser] = {}
+DATA_PARSERS: dict[str, DataParser] = {}
+
+# modules that register parsers; imported lazily by :func:`load_all`
+_MODULES = (
+    "waagent_log",
+    "extension_log",
+    "syslog",
+    "goal_state",
+    "ext_status",
+    "leases",
+    "waagent_conf",
+    "results_txt",
+    "misc",
+)
+
+
+class ParseError(Exception):
+    """The whole input could not be parsed (documented error type of every parser)."""
+
+
+@dataclass
+class ParseContext:
+    """Shared state while parsing one bundle."""
+
+    facts: Facts = field(default_factory=Facts)
+    problems: list[ParseProblem] = field(default_factory=list)
+    tz: tzinfo = timezone.utc  # zone assumed for local-time stamps
+    tz_known: bool = False
+
+    def problem(self, source: str, message: str, line: int | None = None,
+                severity: str = "warning") -> None:
+        self.problems.append(ParseProblem(source=source, message=message, line=line,
+                                          severity=severity))
+
+
+def text_parser(kind: str):
+    def deco(fn: TextParser) -> TextParser:
+        TEXT_PARSERS[kind] = fn
+        return fn
+    return deco
+
+
+def data_parser(kind: str):
+    def deco(fn: DataParser) -> DataParser:
+        DATA_PARSERS[kind] = fn
+        return fn
+    return deco
+
+
+_loaded = False
+
+
+def load_all() -> None:
+    """Import every parser module once (a module that is missing is skipped)."""
+    global _loaded
+    if _loaded:
+        return
+    for name in _MODULES:
+        try:
+            importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as exc:  # a parser module not written yet
+            if exc.name != f"{__name__}.{name}":
+                raise
+    _loaded = True
