@@ -55,6 +55,7 @@ class ParseContext:
     problems: list[ParseProblem] = field(default_factory=list)
     tz: tzinfo = timezone.utc  # zone assumed for local-time stamps
     tz_known: bool = False
+    scratch: dict = field(default_factory=dict)  # per-bundle bookkeeping of parsers, never reported
 
     def problem(self, source: str, message: str, line: int | None = None,
                 severity: str = "warning") -> None:

@@ -1,0 +1,280 @@
+"""Hostile input for the structured parsers: XML bombs, XXE, fuzzing, secrets never leaving a parser."""
+from __future__ import annotations
+
+import http.server
+import json
+import re
+import threading
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from loganalyzer import xmlsafe
+from loganalyzer.parsers import DATA_PARSERS, ParseContext, ParseError, load_all
+
+load_all()
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+FIX = SHARED / "fixtures"
+
+XML_KINDS = ("goal_state_xml", "extensions_config_xml", "hosting_env_xml", "shared_config_xml",
+             "ovf_env_xml")
+SOURCES = {
+    "goal_state_xml": "var/lib/waagent/history/2024-05-01T10-00-00__3/GoalState.xml",
+    "extensions_config_xml": "var/lib/waagent/ExtensionsConfig.3.xml",
+    "hosting_env_xml": "var/lib/waagent/HostingEnvironmentConfig.xml",
+    "shared_config_xml": "var/lib/waagent/SharedConfig.xml",
+    "ovf_env_xml": "var/lib/waagent/ovf-env.xml",
+    "vmsettings_json": "var/lib/waagent/history/2024-05-01T10-00-00__3/VmSettings.json",
+    "ext_status": "var/lib/waagent/Microsoft.Azure.RecoveryServices.VMSnapshotLinux-1.0.9225.0/status/25.status",
+    "handler_status": "var/lib/waagent/A.B-1.0/config/HandlerStatus",
+    "handler_state": "var/lib/waagent/A.B-1.0/config/HandlerState",
+    "handler_manifest": "var/lib/waagent/A.B-1.0/HandlerManifest.json",
+    "handler_env": "var/lib/waagent/A.B-1.0/HandlerEnvironment.json",
+    "mrseq": "var/lib/waagent/A.B-1.0/mrseq",
+    "ext_settings": "var/lib/waagent/A.B-1.0/config/3.settings",
+    "waagent_status_json": "var/lib/waagent/waagent_status.json",
+    "agent_error_json": "var/lib/waagent/WALinuxAgent-2.9.1.1/error.json",
+    "dhcp_leases": "var/lib/dhcp/dhclient.eth0.leases",
+    "networkd_lease": "run/systemd/netif/leases/2",
+    "waagent_conf": "etc/waagent.conf",
+    "results_txt": "var/lib/waagent/logcollector/results.txt",
+    "os_release": "etc/os-release",
+    "incarnation": "var/lib/waagent/Incarnation",
+    "wireserver_endpoint": "var/lib/waagent/WireServerEndpoint",
+}
+MY_KINDS = tuple(SOURCES)
+
+
+def run(kind: str, data: bytes, ctx: ParseContext | None = None):
+    ctx = ctx or ParseContext()
+    return ctx, list(DATA_PARSERS[kind](data, SOURCES[kind], ctx))
+
+
+def test_all_kinds_registered():
+    assert set(MY_KINDS) <= set(DATA_PARSERS)
+
+
+# --------------------------------------------------------------------------- XML attacks
+
+LAUGHS = b"""<?xml version="1.0"?>
+<!DOCTYPE GoalState [
+ <!ENTITY lol "lol">
+ <!ENTITY lol1 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+ <!ENTITY lol2 "&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;">
+ <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
+ <!ENTITY lol9 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">
+]>
+<GoalState><Incarnation>1</Incarnation><Container><ContainerId>&lol9;</ContainerId></Container></GoalState>"""
+
+XXE_FILE = b"""<?xml version="1.0"?>
+<!DOCTYPE GoalState [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>
+<GoalState><Incarnation>1</Incarnation><Container><ContainerId>&xxe;</ContainerId></Container></GoalState>"""
+
+
+class _Hits(http.server.BaseHTTPRequestHandler):
+    hits: list[str] = []
+
+    def do_GET(self):  # noqa: N802
+        _Hits.hits.append(self.path)
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b'<!ENTITY x "pwned">')
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture()
+def web():
+    server = http.server.HTTPServer(("127.0.0.1", 0), _Hits)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    _Hits.hits = []
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def _hostile_docs(url: str) -> dict[str, bytes]:
+    return {
+        "laughs": LAUGHS,
+        "xxe_file": XXE_FILE,
+        "xxe_http": (f'<?xml version="1.0"?><!DOCTYPE GoalState [<!ENTITY xxe SYSTEM "{url}/ent">]>'
+                     f"<GoalState><Incarnation>&xxe;</Incarnation></GoalState>").encode(),
+        "external_dtd": (f'<?xml version="1.0"?><!DOCTYPE GoalState SYSTEM "{url}/dtd">'
+                         f"<GoalState><Incarnation>1</Incarnation></GoalState>").encode(),
+        "parameter_entity": (f'<?xml version="1.0"?><!DOCTYPE GoalState [<!ENTITY % pe SYSTEM "{url}/pe">%pe;]>'
+                             f"<GoalState><Incarnation>1</Incarnation></GoalState>").encode(),
+        "utf16_xxe": XXE_FILE.decode().replace('version="1.0"', 'version="1.0" encoding="UTF-16"')
+        .encode("utf-16"),
+    }
+
+
+@pytest.mark.parametrize("kind", XML_KINDS)
+def test_hostile_xml_refused_nothing_fetched_or_expanded(kind, web):
+    for name, doc in _hostile_docs(web).items():
+        ctx = ParseContext()
+        try:
+            recs = list(DATA_PARSERS[kind](doc, SOURCES[kind], ctx))
+        except ParseError as exc:
+            assert "not allowed" in str(exc), name
+            recs = []
+        dump = repr(ctx.facts) + repr(ctx.problems) + repr(recs)
+        assert "root:" not in dump and "lollol" not in dump and "pwned" not in dump, name
+        assert ctx.facts.container_id is None and ctx.facts.incarnations == [], name
+    assert _Hits.hits == []
+
+
+def test_xmlsafe_second_line_of_defence(monkeypatch, web):
+    """Even with the byte pre-scan disabled, the tree check refuses entities and external DTDs."""
+    monkeypatch.setattr(xmlsafe, "_prescan", lambda data: None)
+    for name, doc in _hostile_docs(web).items():
+        with pytest.raises(ParseError):
+            xmlsafe.parse_xml(doc)
+    assert _Hits.hits == []
+
+
+def test_xmlsafe_helpers():
+    root = xmlsafe.parse_xml(b'<a xmlns="urn:x" xmlns:w="urn:w"><w:b w:k=" v ">t</w:b><c/></a>')
+    assert xmlsafe.text(root, "b") == "t" and xmlsafe.attr(xmlsafe.child(root, "b"), "k") == "v"
+    assert [xmlsafe.local(e) for e in xmlsafe.iter_named(root, "c")] == ["c"]
+    assert xmlsafe.find_path(root, "b", "zz") is None and xmlsafe.text(None) is None
+    for bad in (b"", b"   ", b"<a>", b"\xff\xfe\x00"):
+        with pytest.raises(ParseError):
+            xmlsafe.parse_xml(bad)
+
+
+def test_huge_depth_xml_is_a_parse_error_not_a_crash():
+    deep = b"<a>" * 300000 + b"</a>" * 300000
+    with pytest.raises(ParseError):
+        xmlsafe.parse_xml(deep)
+
+
+# --------------------------------------------------------------------------- fuzzing
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
+        st.sampled_from(["status", "code", "name", "substatus", "formattedMessage", "message",
+                         "timestampUTC", "aggregateStatus", "guestAgentStatus", "handlerAggregateStatus",
+                         "handlerName", "runtimeSettings", "handlerSettings", "publicSettings",
+                         "extensionGoalStates", "gaFamilies", "settings", "telemetryData", "Key",
+                         "Value", "handlerManifest", "handlerEnvironment", "failure_count",
+                         "was_fatal", "last_failure", "runtimeSettingsStatus", "settingsStatus"]),
+        inner, max_size=5),
+    max_leaves=25)
+
+
+def _call(kind: str, data: bytes) -> None:
+    ctx = ParseContext()
+    try:
+        for rec in DATA_PARSERS[kind](data, SOURCES[kind], ctx):
+            assert isinstance(rec.message, str) and rec.line >= 1
+    except ParseError:
+        pass
+    ctx.facts.to_dict()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(kind=st.sampled_from(MY_KINDS), data=st.binary(max_size=2000))
+def test_any_bytes_only_parse_error(kind, data):
+    _call(kind, data)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(kind=st.sampled_from(MY_KINDS), value=json_values)
+def test_any_json_only_parse_error(kind, value):
+    _call(kind, json.dumps(value).encode())
+    _call(kind, json.dumps([{"status": value, "aggregateStatus": value}]).encode())
+
+
+xml_fragments = st.lists(st.sampled_from([
+    "<GoalState>", "</GoalState>", "<Incarnation>", "</Incarnation>", "12", "-1", "x", "<Extensions>",
+    "</Extensions>", '<Plugins>', "</Plugins>", '<Plugin name="A" version="1" state="enabled"/>',
+    '<Plugin version="1"/>', "<PluginSettings>", "</PluginSettings>", '<Plugin name="A">',
+    '<RuntimeSettings seqNo="x">', "</RuntimeSettings>", "<Container>", "</Container>", "&amp;",
+    "<![CDATA[x]]>", "<!-- c -->", "<Environment>", "</Environment>", "<SharedConfig>",
+    "<Instances>", '<Instance id="a" address="b"/>', "</Instances>", "</SharedConfig>", "</Plugin>",
+    '<HostingEnvironmentConfig goalStateIncarnation="99999999999999999999">', "</HostingEnvironmentConfig>",
+    "<GAFamily><Name>Prod</Name><Version>1</Version></GAFamily>", "<?pi x?>", "\x00", "é"]), max_size=30)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(kind=st.sampled_from(XML_KINDS), parts=xml_fragments)
+def test_any_xmlish_only_parse_error(kind, parts):
+    _call(kind, "".join(parts).encode("utf-8", "replace"))
+
+
+@settings(max_examples=60, deadline=None)
+@given(kind=st.sampled_from(("dhcp_leases", "networkd_lease", "waagent_conf", "results_txt",
+                             "os_release", "handler_state", "mrseq")),
+       lines=st.lists(st.sampled_from([
+           "lease {", "}", 'interface "eth0";', "option unknown-245 a8:3f:81:10;",
+           "option unknown-245 zz;", 'option unknown-245 "\\250?\\201\\020";', "expire 4 2024/13/45 99:99:99;",
+           "expire never;", "OPTION_245=a83f8110", "ADDRESS=1.2.3.4", "Extensions.Enabled=n # x",
+           "=", "#=", "2024-05-01T10:00:00Z ERROR boom", "2024-05-01T10:00:00Z INFO Starting log collection at x",
+           'NAME="x', "VERSION_ID=", "\r", "\udcff"]) | st.text(max_size=30), max_size=25))
+def test_any_lines_only_parse_error(kind, lines):
+    _call(kind, "\n".join(lines).encode("utf-8", "surrogatepass"))
+
+
+# --------------------------------------------------------------------------- secrets from fixtures
+
+FIXTURE_KINDS = [
+    ("walinuxagent/tests/data/wire/ext_conf.xml", "extensions_config_xml"),
+    ("walinuxagent/tests/data/wire/ext_conf_multiple_extensions.xml", "extensions_config_xml"),
+    ("walinuxagent/tests/data/wire/multi-config/ext_conf_with_multi_config.xml", "extensions_config_xml"),
+    ("walinuxagent/tests/data/wire/ext_conf_rsm_version.xml", "extensions_config_xml"),
+    ("walinuxagent/tests/data/hostgaplugin/ext_conf.xml", "extensions_config_xml"),
+    ("walinuxagent/v2.2.18/tests/data/wire/ext_conf.xml", "extensions_config_xml"),
+    ("walinuxagent/tests/data/hibernate/goal_state_1/ExtensionsConfig.xml", "extensions_config_xml"),
+    ("walinuxagent/tests/data/hostgaplugin/vm_settings.json", "vmsettings_json"),
+    ("walinuxagent/tests/data/hibernate/goal_state_1/VmSettings.json", "vmsettings_json"),
+    ("walinuxagent/tests/data/wire/goal_state.xml", "goal_state_xml"),
+    ("walinuxagent/tests/data/wire/goal_state_remote_access.xml", "goal_state_xml"),
+    ("walinuxagent/tests/data/wire/hosting_env.xml", "hosting_env_xml"),
+    ("walinuxagent/tests/data/wire/shared_config.xml", "shared_config_xml"),
+    ("walinuxagent/tests/data/ovf-env.xml", "ovf_env_xml"),
+    ("vmbackup/Utils/test/ovf-env.xml", "ovf_env_xml"),
+    ("vmbackup/script/0.settings", "ext_settings"),
+    ("vmbackup/OSPatching/test/config/0.settings", "ext_settings"),
+    ("walinuxagent/tests/data/ext/sample-status.json", "ext_status"),
+    ("walinuxagent/tests/data/test_waagent.conf", "waagent_conf"),
+    ("walinuxagent/tests/data/dhcp.leases", "dhcp_leases"),
+]
+
+
+def _secrets(text: str) -> set[str]:
+    found = set(re.findall(r'"protectedSettings"\s*:\s*"([^"]{6,})"', text))
+    found |= set(re.findall(r"[?&]sig=([^&\"<\s]{4,})", text))
+    found |= set(re.findall(r"<UserPassword>([^<]+)</UserPassword>", text))
+    found |= set(re.findall(r"<CustomData>([^<]+)</CustomData>", text))
+    found |= set(re.findall(r"AccountKey=([^;\"]{4,})", text))
+    # the ovf fixture's CustomData is the placeholder word itself, which waagent.conf keys contain
+    return {s for s in found if "REDACTED" not in s and s != "CustomData"}
+
+
+@pytest.mark.skipif(not FIX.exists(), reason="shared/ not available")
+def test_no_fixture_secret_leaves_a_parser():
+    ctx = ParseContext()
+    records = []
+    secrets: set[str] = set()
+    for rel, kind in FIXTURE_KINDS:
+        path = FIX / rel
+        if not path.exists():
+            continue
+        data = path.read_bytes()
+        secrets |= _secrets(data.decode("utf-8", "replace"))
+        try:
+            records += list(DATA_PARSERS[kind](data, SOURCES[kind], ctx))
+        except ParseError:
+            pass
+    assert len(secrets) >= 5  # the check has teeth: the fixtures do carry secrets
+    dump = repr(ctx.facts) + json.dumps(ctx.facts.to_dict(), default=str) + repr(records) + repr(ctx.problems)
+    leaked = sorted(s for s in secrets if s in dump)
+    assert leaked == []
+    assert "sig=" not in dump.replace("sig=***", "")
+    assert "<UserPassword>" not in dump
