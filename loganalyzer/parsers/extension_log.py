@@ -1,0 +1,268 @@
+"""Extension logs under ``/var/log/azure/**``: VMSnapshotLinux (backup) logs and a generic reader.
+
+``vmsnapshot_log`` (extension.log, host_based_extension.log; backup-extension.md §1.3), with
+``P`` = ``[Microsoft.Azure.RecoveryServices.VMSnapshotLinux-1.0]``::
+
+    2024-01-14 22:16:48.792020 Pmsg                   A  py3, UTC, fraction optional, no space, no level
+    2024/01/14 23:16:55 Pmsg                          B  py2, local time; continuation lines carry
+    2024/01/14 23:16:55  StatusCode.Failed...,           only the time prefix
+    2016/11/02 11:22:56 P2016-11-02 11:22:56.1  Info  msg   C  legacy: B wrapping an inner line
+    2024/01/14 22:16:48.815002  Info  msg             D  freeze-window buffer (own time, UTC, level)
+    2024-01-14 22:16:55.130501 P2024-01-14 22:16:51 Freezing: /mnt   E  safefreeze output (inner text kept)
+
+``vmsnapshot_shell_log`` (shell.log)::
+
+    Sun Jan 14 22:16:40 UTC 2024- python3 path exists            S  handle.sh, UTC
+    [2024-01-14 22:16:40:123456789] Starting the daemon          host-daemon form, UTC
+
+``extension_log``: anything else (CustomScript handler.log logfmt, ISO/slash stamps, plain text).
+
+The ``era`` field carries the format letter ("A".."E", "S", "H") for the backup logs.
+"""
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+from typing import Iterable, Iterator
+
+from ..model import Record
+from . import ParseContext, text_parser
+from .waagent_log import AgentLineParser, RecordBuilder
+
+UTC = timezone.utc
+VMSNAPSHOT_PREFIX = "[Microsoft.Azure.RecoveryServices.VMSnapshotLinux-1.0]"
+_DIGITS = frozenset("0123456789")
+
+_A_RE = re.compile(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d{6})?) (\[[^\]\n]*\])(.*)$", re.S)
+_B_RE = re.compile(r"(\d{4}/\d\d/\d\d \d\d:\d\d:\d\d)(?: (.*))?$", re.S)
+_B_PREFIX_RE = re.compile(r"(\[[^\]\s]+-\d+(?:\.\d+)*\]) ?(.*)$", re.S)
+_D_RE = re.compile(
+    r"(\d{4}[-/]\d\d[-/]\d\d \d\d:\d\d:\d\d(?:\.\d{1,6})?)\s+(Info|Warning|Error|Verbose|Debug)"
+    r"(?:\s+(.*))?$", re.S | re.I)
+_INNER_TS_RE = re.compile(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d{1,6})?) (.*)$", re.S)
+_D_LEVELS = {"info": "INFO", "warning": "WARNING", "error": "ERROR", "verbose": "VERBOSE",
+             "debug": "VERBOSE"}
+
+# backup-extension.md §2: messages that report a failure (the extension writes no level)
+_FAIL_RE = re.compile(
+    r"Enable failed|[Ff]ailed to |\b[Ff]ailed\b|StatusCode\.Failed|\bError\b|\berror:|[Ee]xception|"
+    r"Traceback \(most recent|timed[ -]out|Hitting wrong WireServer|BHS is not runn|"
+    r"CRP timeout limit|Unable to |[Ii]nconsistent|is missing|does not exist|"
+    r"does not have desired permissions|but not root|IsSuccessful:\s*false|"
+    r"^\w+,error,|cannot |Cannot |is none\b")
+# benign per §2.1 row 316: no pre/post scripts configured
+_BENIGN_RE = re.compile(
+    r"FailedPrepostPluginConfigNotFound|Plugin host file does not exist|^\w+,success,")
+
+
+def failure_level(message: str) -> str | None:
+    """"ERROR" when a backup-extension message reports a failure, else None."""
+    if _FAIL_RE.search(message) and not _BENIGN_RE.search(message):
+        return "ERROR"
+    return None
+
+
+def _utc(text: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text.replace("/", "-")).replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def _fix_level(rec: Record) -> None:
+    if rec.level is None:
+        rec.level = failure_level(rec.message)
+
+
+@text_parser("vmsnapshot_log")
+def parse_vmsnapshot_log(lines: Iterable[str], source: str, ctx: ParseContext) -> Iterator[Record]:
+    """VMSnapshotLinux extension.log. SAMPLE: ``2024-01-14 22:16:48.792020 [Microsoft.Azure.RecoveryServices.VMSnapshotLinux-1.0]Taking Snapshot through Host``"""
+    agent = AgentLineParser(ctx)  # local-time conversion for formats B and C
+    b = RecordBuilder(source, "vmsnapshot_log", _fix_level)
+    prefix = VMSNAPSHOT_PREFIX
+    freeze_ts: datetime | None = None  # flush time of the open "Logs during Freeze" block
+    n = 0
+    for n, line in enumerate(lines, 1):
+        done = None
+        c = line[:1]
+        if c in _DIGITS and c:
+            m = _A_RE.match(line)
+            if m is not None:
+                ts_text, prefix, msg = m.groups()
+                ts, era = _utc(ts_text), "A"
+                if "Logs during Freeze Start" in msg:
+                    freeze_ts = ts
+                else:
+                    m2 = _INNER_TS_RE.match(msg)
+                    if m2 is not None:  # safefreeze binary output / HttpUtil inner stamp
+                        msg, era = m2.group(2), "E"
+                done = b.start(n, line, msg, ts, None, None, prefix, era)
+            elif (m := _D_RE.match(line)) is not None:
+                ts_text, lvl, msg = m.groups()
+                done = b.start(n, line, (msg or "").rstrip(" "), _utc(ts_text),
+                               _D_LEVELS.get(lvl.lower()), None, prefix, "D")
+            elif (m := _B_RE.match(line)) is not None:
+                ts_text, rest = m.group(1), m.group(2) or ""
+                m2 = _B_PREFIX_RE.match(rest)
+                if m2 is not None:
+                    prefix, rest = m2.groups()
+                    m3 = _D_RE.match(rest.lstrip())
+                    if m3 is not None:  # format C: inner line with its own UTC time and level
+                        done = b.start(n, line, (m3.group(3) or "").rstrip(" "), _utc(m3.group(1)),
+                                       _D_LEVELS.get(m3.group(2).lower()), None, prefix, "C")
+                    else:
+                        done = b.start(n, line, rest, agent.local_ts(ts_text), None, None, prefix,
+                                       "B", agent.tz_guess)
+                elif (m3 := _D_RE.match(rest.lstrip())) is not None:
+                    done = b.start(n, line, (m3.group(3) or "").rstrip(" "), _utc(m3.group(1)),
+                                   _D_LEVELS.get(m3.group(2).lower()), None, prefix, "C")
+                elif b.current is not None:
+                    done = b.add(n, rest, line)  # B continuation: time prefix only
+                else:
+                    done = b.start(n, line, rest, agent.local_ts(ts_text), None, None, prefix,
+                                   "B", agent.tz_guess)
+            else:
+                done = b.add(n, line)
+        elif c == "=" and "Logs during Freeze End" in line:
+            done = b.start(n, line, line.strip(), freeze_ts, None, None, prefix, "D")
+            freeze_ts = None
+        else:
+            done = b.add(n, line)
+        if done is not None:
+            yield done
+    last = b.finish()
+    if last is not None:
+        yield last
+
+
+_MONTHS = {m: i for i, m in enumerate(
+    ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
+_S_RE = re.compile(
+    r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) +(\d{1,2}) "
+    r"(\d\d):(\d\d):(\d\d) ([A-Z]{1,5}|[+-]\d{4}) (\d{4}) ?- ?(.*)$", re.S)
+_H_RE = re.compile(r"\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d):(\d{1,9})\] ?(.*)$", re.S)
+_SHELL_FAIL_RE = re.compile(
+    r"\b[1-9]\d* returned from handle\.py|version unknown|[Ff]ail|[Ee]rror|not found|"
+    r"No such file|[Pp]ermission denied|[Cc]annot |[Uu]nable to ")
+
+
+def _shell_level(rec: Record) -> None:
+    if rec.level is None and _SHELL_FAIL_RE.search(rec.message):
+        rec.level = "ERROR"
+
+
+@text_parser("vmsnapshot_shell_log")
+def parse_vmsnapshot_shell_log(lines: Iterable[str], source: str,
+                               ctx: ParseContext) -> Iterator[Record]:
+    """VMSnapshotLinux shell.log. SAMPLE: ``Sun Jan 14 22:16:40 UTC 2024- python3 path exists``"""
+    agent = AgentLineParser(ctx)
+    b = RecordBuilder(source, "vmsnapshot_shell_log", _shell_level)
+    n = 0
+    for n, line in enumerate(lines, 1):
+        c = line[:1]
+        done = None
+        if c.isalpha() and (m := _S_RE.match(line)) is not None:
+            mon, day, hh, mm, ss, zone, year, msg = m.groups()
+            ts, guess = None, False
+            try:
+                naive = datetime(int(year), _MONTHS[mon], int(day), int(hh), int(mm), int(ss))
+                if zone in ("UTC", "GMT", "Z"):
+                    ts = naive.replace(tzinfo=UTC)
+                elif zone[0] in "+-":
+                    off = timedelta(hours=int(zone[1:3]), minutes=int(zone[3:5]))
+                    ts = (naive - off if zone[0] == "+" else naive + off).replace(tzinfo=UTC)
+                else:  # a zone abbreviation: local time of the VM
+                    ts, guess = agent.local_ts(naive.isoformat(" ")), agent.tz_guess
+            except (ValueError, OverflowError):
+                ts = None
+            done = b.start(n, line, msg, ts, None, None, None, "S", guess)
+        elif c == "[" and (m := _H_RE.match(line)) is not None:
+            base, frac, msg = m.groups()
+            ts = _utc(f"{base}.{frac[:6].ljust(6, '0')}")
+            done = b.start(n, line, msg, ts, None, None, None, "H")
+        else:
+            done = b.add(n, line)
+        if done is not None:
+            yield done
+    last = b.finish()
+    if last is not None:
+        yield last
+
+
+# -- generic extension logs ---------------------------------------------------------------
+_LOGFMT_RE = re.compile(r"time=(\"?)([^\s\"]+)\1(?: (.*))?$", re.S)
+_GEN_TS_RE = re.compile(
+    r"\[?(\d{4}[-/]\d\d[-/]\d\d)[T ](\d\d:\d\d:\d\d)(?:[.,](\d{1,9}))?(Z|[+-]\d\d:?\d\d)?\]?"
+    r"[\s,:|-]*(.*)$", re.S)
+_ERR_RE = re.compile(
+    r"\b(?:ERROR|FATAL|CRITICAL|CRIT)\b|\[(?:Error|error|ERR)\]|\b(?:level|lvl)=\"?(?:error|fatal|crit)"
+    r"|\berror=(?!(?:\"\"|nil|null|none|<nil>)(?:\s|$))|\bError:")
+_WARN_RE = re.compile(r"\b(?:WARN|WARNING)\b|\[(?:Warning|warning|Warn)\]|\b(?:level|lvl)=\"?warn")
+_INFO_RE = re.compile(r"\bINFO\b|\b(?:level|lvl)=\"?info|\[Info\]")
+
+
+def token_level(text: str) -> str | None:
+    """Level named by a token in ``text`` ("ERROR", "WARN", "error=", "level=info", ...)."""
+    if _ERR_RE.search(text):
+        return "ERROR"
+    if _WARN_RE.search(text):
+        return "WARNING"
+    if _INFO_RE.search(text):
+        return "INFO"
+    return None
+
+
+def _aware(date: str, time: str, frac: str | None, zone: str | None,
+           agent: AgentLineParser) -> tuple[datetime | None, bool]:
+    text = f"{date.replace('/', '-')} {time}" + (f".{frac[:6].ljust(6, '0')}" if frac else "")
+    if zone is None:
+        return agent.local_ts(text), agent.tz_guess
+    try:
+        if zone == "Z":
+            return datetime.fromisoformat(text).replace(tzinfo=UTC), False
+        if ":" not in zone:
+            zone = zone[:3] + ":" + zone[3:]
+        return datetime.fromisoformat(text + zone).astimezone(UTC), False
+    except (ValueError, OverflowError):
+        return None, False
+
+
+def _token_level_fix(rec: Record) -> None:
+    if rec.level is None:
+        rec.level = token_level(rec.message)
+
+
+@text_parser("extension_log")
+def parse_extension_log(lines: Iterable[str], source: str, ctx: ParseContext) -> Iterator[Record]:
+    """Any other extension log. SAMPLE: ``time=2018-07-23T02:21:26Z version=v2.0.6/git@abc operation=enable seq=0 event="start"``"""
+    agent = AgentLineParser(ctx)
+    b = RecordBuilder(source, "extension_log", _token_level_fix)
+    n = 0
+    for n, line in enumerate(lines, 1):
+        done = None
+        c = line[:1]
+        h = agent.header(line) if c in _DIGITS or c in "EWIV" else None
+        if h is not None and not (h.bare and b.current is not None and b.current.ts is not None):
+            done = b.start(n, line, h.message, h.ts, h.level, h.thread, h.prefix, h.era, h.tz_guess)
+        elif c == "t" and (m := _LOGFMT_RE.match(line)) is not None:
+            ts = None
+            m2 = _GEN_TS_RE.match(m.group(2))
+            if m2 is not None:
+                ts, _ = _aware(*m2.group(1, 2, 3, 4), agent)
+            rest = m.group(3) or ""
+            done = b.start(n, line, rest, ts, token_level(rest), era="logfmt")
+        elif (c in _DIGITS or c == "[") and (m := _GEN_TS_RE.match(line)) is not None:
+            date, time, frac, zone, msg = m.groups()
+            ts, guess = _aware(date, time, frac, zone, agent)
+            done = b.start(n, line, msg, ts, token_level(msg), tz_guess=guess)
+        else:
+            lvl = token_level(line) if line else None
+            if lvl in ("ERROR", "WARNING") or b.current is None:
+                done = b.start(n, line, line, None, lvl)  # never hide an ERROR line in another record
+            else:
+                done = b.add(n, line)
+        if done is not None:
+            yield done
+    last = b.finish()
+    if last is not None:
+        yield last

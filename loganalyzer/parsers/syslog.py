@@ -1,0 +1,243 @@
+"""System logs: syslog / messages / kern.log / journal text exports, and cloud-init logs.
+
+``syslog``::
+
+    May 17 07:01:22 host kernel: [18823778.902598] python3 invoked oom-killer: gfp_mask=...   RFC 3164
+    2023-05-17T07:01:22.123456+00:00 host python3[20236]: 2023-05-17T07:01:22.1Z INFO ...    ISO / RFC 5424
+    <30>1 2023-05-17T07:01:22.123Z host waagent 916 - - <agent line>                          RFC 5424
+
+RFC 3164 stamps carry no year: it is inferred from the collection time (or the last time seen),
+rolling over when months go backwards; such records have ``tz_guess=True``. Payloads of
+python/python3/waagent are agent lines: their header gives level/thread/prefix/message (the
+record kind stays ``syslog``), and header-less payloads from the same process continue the
+previous agent record (``[stdout]`` dumps, tracebacks). Kernel lines lose the ``kernel:`` tag and
+the uptime stamp. Blank lines between records are skipped.
+
+``cloud_init_log``::
+
+    2023-07-03 15:51:26,042 - util.py[DEBUG]: Running command ['mount', '-o', 'ro', ...]      cloud-init.log
+    Cloud-init v. 23.1.2 running 'init' at Mon, 03 Jul 2023 15:51:20 +0000. Up 7.3 seconds.  cloud-init-output.log
+"""
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from typing import Iterable, Iterator
+
+from ..model import Record
+from . import ParseContext, text_parser
+from .extension_log import token_level
+from .waagent_log import AgentLineParser, RecordBuilder
+
+UTC = timezone.utc
+_MONTHS = {m: i for i, m in enumerate(
+    ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
+AGENT_PROGRAMS = re.compile(r"(?:.*/)?(?:python[\d.]*|waagent|WALinuxAgent)$")
+
+_BSD_RE = re.compile(
+    r"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) +(\d{1,2}) (\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))? "
+    r"(.*)$", re.S)
+_ISO_RE = re.compile(
+    r"(?:<\d{1,3}>\d{0,2} ?)?(\d{4}-\d\d-\d\d)[T ](\d\d:\d\d:\d\d)(?:[.,](\d{1,9}))?(Z|[+-]\d\d:?\d\d)? "
+    r"(.*)$", re.S)
+# "<host> <prog>[<pid>]: <msg>" / "<host> <prog>: <msg>"
+_HOST_TAG_RE = re.compile(r"(\S+) ([^\s\[\]:]+)(?:\[(\d+)\])?: ?(.*)$", re.S)
+_TAG_RE = re.compile(r"([^\s\[\]:]+)(?:\[(\d+)\])?: ?(.*)$", re.S)
+# RFC 5424 after the stamp: "<host> <app> <procid> <msgid> <structured-data|-> <msg>"
+_R5424_RE = re.compile(r"(\S+) (\S+) (\S+) (\S+) (-|\[.*?\](?:\[.*?\])*) ?(.*)$", re.S)
+_UPTIME_RE = re.compile(r"\[\s*\d+\.\d+\]\s?")
+
+_KERNEL_ERR_RE = re.compile(
+    r"invoked oom-killer|Out of memory|Killed process|oom-kill:|oom_reaper|I/O error|"
+    r"EXT4-fs error|XFS \(\S+\): (?:Corruption|metadata I/O error)|Remounting filesystem read-only|"
+    r"Kernel panic|BUG: |general protection fault|segfault")
+_KERNEL_WARN_RE = re.compile(r"blocked for more than \d+ seconds|hung_task_timeout|soft lockup")
+_SYSTEMD_ERR_RE = re.compile(
+    r"Failed to start |failed with result|status=\d+/(?!SUCCESS)[A-Z]+|code=killed|"
+    r"Main process exited, code=exited, status=(?!0/)\d+")
+
+
+def _reference(ctx: ParseContext) -> tuple[datetime, bool]:
+    """The time the bundle was taken (or the last time seen), and whether the bundle told it."""
+    ref = ctx.facts.collection_time or ctx.facts.last_seen
+    if ref is None:
+        return datetime.now(UTC), False
+    return (ref if ref.tzinfo is not None else ref.replace(tzinfo=UTC)), True
+
+
+class _YearGuess:
+    """Year for RFC 3164 stamps: the reference year (or the one before, for stamps after the
+    reference), then +1 whenever the month goes backwards by more than one. Without a known
+    reference the year of the first embedded agent stamp of the same month wins (:meth:`anchor`)."""
+
+    __slots__ = ("ref", "known", "year", "last_month")
+
+    def __init__(self, ref: datetime, known: bool) -> None:
+        self.ref = ref
+        self.known = known
+        self.year: int | None = None
+        self.last_month = 0
+
+    def anchor(self, ts: datetime) -> None:
+        if not self.known and ts.month == self.last_month:
+            self.year = ts.year
+        self.known = True
+
+    def __call__(self, month: int, day: int) -> int:
+        if self.year is None:
+            self.year = self.ref.year
+            if (month, day) > (self.ref.month, self.ref.day + 1):
+                self.year -= 1
+        elif month < self.last_month - 1 or (self.last_month == 12 and month == 1):
+            self.year += 1
+        self.last_month = month
+        return self.year
+
+
+def _iso_ts(date: str, time: str, frac: str | None, zone: str | None,
+            agent: AgentLineParser) -> tuple[datetime | None, bool]:
+    text = f"{date} {time}" + (f".{frac[:6].ljust(6, '0')}" if frac else "")
+    if zone is None:
+        return agent.local_ts(text), agent.tz_guess
+    try:
+        if zone == "Z":
+            return datetime.fromisoformat(text).replace(tzinfo=UTC), False
+        if ":" not in zone:
+            zone = zone[:3] + ":" + zone[3:]
+        return datetime.fromisoformat(text + zone).astimezone(UTC), False
+    except (ValueError, OverflowError):
+        return None, False
+
+
+@text_parser("syslog")
+def parse_syslog(lines: Iterable[str], source: str, ctx: ParseContext) -> Iterator[Record]:
+    """Syslog/journal text. SAMPLE: ``May 29 21:27:14 host python3[4974]: 2016/05/29 21:26:43.913018 ERROR run cmd 'pidof dhclient' failed``"""
+    agent = AgentLineParser(ctx)
+    year = _YearGuess(*_reference(ctx))
+    b = RecordBuilder(source, "syslog")
+    agent_key: tuple[str, str | None] | None = None  # (prog, pid) of the open agent record
+    bad = 0
+    n = 0
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        ts: datetime | None = None
+        guess = False
+        host = prog = pid = None
+        payload = line
+        c = line[:1]
+        m = _BSD_RE.match(line) if c.isalpha() else None
+        if m is not None:
+            mon, day, hh, mi, ss, frac, rest = m.groups()
+            try:
+                naive = datetime(year(_MONTHS[mon], int(day)), _MONTHS[mon], int(day), int(hh),
+                                 int(mi), int(ss), int(frac.ljust(6, "0")) if frac else 0)
+                ts, guess = agent.local_ts(naive.isoformat(" ")), True
+            except (ValueError, OverflowError):
+                bad += 1
+            m2 = _HOST_TAG_RE.match(rest)
+            if m2 is not None:
+                host, prog, pid, payload = m2.groups()
+            else:
+                payload = rest
+        elif (c in "0123456789<") and (m := _ISO_RE.match(line)) is not None:
+            date, time, frac, zone, rest = m.groups()
+            ts, guess = _iso_ts(date, time, frac, zone, agent)
+            if ts is None:
+                bad += 1
+            m2 = _R5424_RE.match(rest) if c == "<" else None
+            if m2 is not None:
+                host, prog, pid, _msgid, _sd, payload = m2.groups()
+                pid = None if pid == "-" else pid
+            elif (m2 := _HOST_TAG_RE.match(rest)) is not None:
+                host, prog, pid, payload = m2.groups()
+            else:
+                payload = rest
+        elif (m := _TAG_RE.match(line)) is not None and m.group(2) is not None:
+            prog, pid, payload = m.groups()  # pasted without date and host: "python3[1611]: msg"
+        elif line[:1] in " \t" and b.current is not None:
+            done = b.add(n, line)  # journalctl indents the continuation lines of multi-line messages
+            if done is not None:
+                yield done
+            continue
+
+        done: Record | None = None
+        if prog is not None and AGENT_PROGRAMS.match(prog):
+            h = agent.header(payload)
+            if h is not None:
+                if h.ts is not None and not year.known and m is not None and ts is not None:
+                    year.anchor(h.ts)
+                done = b.start(n, line, h.message, h.ts or ts,
+                               h.level, h.thread, h.prefix or prog, h.era,
+                               h.tz_guess if h.ts is not None else guess)
+                agent_key = (prog, pid)
+            elif agent_key == (prog, pid) and b.current is not None:
+                done = b.add(n, payload, line)
+            else:
+                done = b.start(n, line, payload, ts, None, None, prog, None, guess)
+                agent_key = (prog, pid)
+        else:
+            agent_key = None
+            level = None
+            if prog == "kernel":
+                payload = _UPTIME_RE.sub("", payload, count=1) if payload[:1] == "[" else payload
+                if _KERNEL_ERR_RE.search(payload):
+                    level = "ERROR"
+                elif _KERNEL_WARN_RE.search(payload):
+                    level = "WARNING"
+            elif prog is not None and prog.startswith("systemd") and _SYSTEMD_ERR_RE.search(payload):
+                level = "ERROR"
+            done = b.start(n, line, payload, ts, level, None, prog, None, guess)
+        if done is not None:
+            yield done
+    last = b.finish()
+    if last is not None:
+        yield last
+    if bad:
+        ctx.problem(source, f"{bad} syslog line(s) with an impossible date; kept without time")
+
+
+# -- cloud-init -----------------------------------------------------------------------------
+_CI_RE = re.compile(
+    r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3}) - ([^\s\[]+)\[(\w+)\]: ?(.*)$", re.S)
+_CI_BANNER_RE = re.compile(
+    r"Cloud-init v\. \S+ (?:running '[^']*'|finished) at "
+    r"(\w{3}, \d{1,2} \w{3} \d{4} \d\d:\d\d:\d\d [+-]\d{4})")
+_CI_LEVELS = {"DEBUG": "VERBOSE", "INFO": "INFO", "WARNING": "WARNING", "WARN": "WARNING",
+              "ERROR": "ERROR", "CRITICAL": "ERROR", "FATAL": "ERROR"}
+
+
+@text_parser("cloud_init_log")
+def parse_cloud_init_log(lines: Iterable[str], source: str, ctx: ParseContext) -> Iterator[Record]:
+    """cloud-init.log and cloud-init-output.log. SAMPLE: ``2023-07-03 15:51:26,042 - util.py[DEBUG]: Running command``"""
+    agent = AgentLineParser(ctx)
+    b = RecordBuilder(source, "cloud_init_log")
+    in_ci_record = False  # the open record is a cloud-init.log record (continuations join it)
+    n = 0
+    for n, line in enumerate(lines, 1):
+        done = None
+        c = line[:1]
+        if c.isdigit() and (m := _CI_RE.match(line)) is not None:
+            stamp, ms, module, lvl, msg = m.groups()
+            ts = agent.local_ts(f"{stamp}.{ms}000")
+            done = b.start(n, line, msg, ts, _CI_LEVELS.get(lvl.upper()), None, module, None,
+                           agent.tz_guess)
+            in_ci_record = True
+        elif c == "C" and (m := _CI_BANNER_RE.match(line)) is not None:
+            try:
+                ts = parsedate_to_datetime(m.group(1)).astimezone(UTC)
+            except (ValueError, TypeError, OverflowError):
+                ts = None
+            done = b.start(n, line, line, ts, "INFO")
+            in_ci_record = False
+        elif b.current is not None and (in_ci_record or c in " \t" or not line.strip()):
+            done = b.add(n, line)
+        else:
+            done = b.start(n, line, line, None, token_level(line) if line.strip() else None)
+            in_ci_record = False
+        if done is not None:
+            yield done
+    last = b.finish()
+    if last is not None:
+        yield last

@@ -1,0 +1,422 @@
+"""WALinuxAgent log lines (``/var/log/waagent.log`` and per-extension ``CommandExecution.log``).
+
+One file may mix all five header eras (agent-logs.md §1.2, §1.5)::
+
+    ERROR:HTTP Err: response is empty.                                            E0, pasted without a timestamp
+    2015/09/20 14:00:52 ERROR:Retry=1                                             E0, local time, no level word
+    2017/09/20 08:15:01.123456 INFO [Microsoft.OSTCExtensions.Foo-1.5.2] msg      E1, local time
+    2019/10/31 14:10:44.653792 INFO ExtHandler Wire server endpoint:168.63.129.16 E2, local time
+    2020-01-20T10:00:00.123456Z INFO Daemon Azure Linux Agent Version:2.2.46      E3, UTC
+    2024-09-30T06:39:27.159929Z INFO ExtHandler ExtHandler ProcessExtensions...   E4, UTC, thread + prefix
+
+Lines without a header continue the previous record (tracebacks, ``[stdout]``/``[stderr]`` dumps,
+``Inner error:``). Lines wrapped by syslog/journal (``... python3[1611]: <agent line>``), by an
+appliance console (``Waagent - <agent line>``) or pasted as quoted strings are unwrapped.
+
+:class:`AgentLineParser` is the header logic; the syslog parser reuses it for agent payloads.
+"""
+from __future__ import annotations
+
+import re
+from functools import partial
+from datetime import datetime, timedelta, timezone, tzinfo
+from typing import Iterable, Iterator, NamedTuple
+
+from ..model import Record
+from . import ParseContext, text_parser
+
+UTC = timezone.utc
+_ZERO = timedelta(0)
+MAX_RECORD_LINES = 200  # physical lines joined into one record before a new one is started
+MAX_RECORD_CHARS = 64 * 1024
+
+PREFIX_WORDS = frozenset(("Daemon", "ExtHandler", "LogCollector", "Firewall"))
+THREAD_WORDS = frozenset((
+    "Daemon", "ExtHandler", "LogCollector", "Firewall", "MainThread", "MonitorHandler",
+    "EnvHandler", "SendTelemetryHandler", "TelemetryEventsCollector", "CollectLogsHandler",
+    "LogCollectorMonitorHandler",
+))
+
+# "[<Handler>-<Version>]" / "[<Handler>.<Ext>-<Version>]"; stricter than the agent team's \[\S+\]
+# so that message tags such as [PERIODIC], [HEARTBEAT], [CGW] or [ProtocolError] are not prefixes.
+_EXT = r"\[[^\]\s]+-\d+(?:\.\d+)*\]"
+
+_LEVELS = frozenset(("VERBOSE", "INFO", "WARNING", "ERROR"))
+_ISO_TS_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z ")
+_SLASH_TS_RE = re.compile(r"[0-9]{4}/[0-9]{2}/[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{6})?(?: |$)")
+_EXT_FULL_RE = re.compile(_EXT)
+_THREAD_FULL_RE = re.compile(r"[A-Za-z][\w.-]*")
+_NUMBERED_THREAD_RE = re.compile(r"(?:Thread|Dummy)-\d+")
+# E0 rest: optional "ERROR:"/"WARNING:" marker, optional extension prefix
+_E0_RE = re.compile(r"(?:(ERROR|WARNING):)?(?:(" + _EXT + r") ?)?(.*)$", re.S)
+# syslog/journal wrapper: "May 29 21:27:14 host python3[4974]: <line>", "waagent[916]: <line>"
+WRAP_RE = re.compile(r"(?:^|[\s/])(?:python[\d.]*|waagent|WALinuxAgent)\[\d+\]: ?(.*)$", re.S)
+# appliance / serial console: "Waagent - 2018/07/05 20:55:38.587424 INFO ..."
+_APPLIANCE_RE = re.compile(r"[A-Za-z][\w.-]{0,30} - (?=\d{4}[-/])")
+# pasted as a quoted string: '"2018/01/17 05:50:32.443746 ERROR Command: ...", '
+_QUOTED_RE = re.compile(r"\s*([\"'])(\d{4}[-/].*)\1[\s,\]]*$", re.S)
+
+_DIGITS = frozenset("0123456789")
+
+# secrets never leave a parser: SAS signatures, JSON/logfmt passwords, protected settings, customData
+_SECRET_RE = re.compile(
+    r"(?P<k1>\bsig=)[^&\s\"'<>]+"
+    r"|(?P<k2>\"(?:protectedSettings|customData|[A-Za-z]*[Pp]assword)\"\s*:\s*)\"(?:[^\"\\]|\\.)*\""
+    r"|(?P<k3>\b[A-Za-z]*[Pp]assword=)[^&\s\"']+")
+
+
+def _redact_sub(m: re.Match) -> str:
+    if m.group("k1"):
+        return m.group("k1") + "<redacted>"
+    if m.group("k2"):
+        return m.group("k2") + '"<redacted>"'
+    return m.group("k3") + "<redacted>"
+
+
+def redact(text: str) -> str:
+    """``text`` with SAS signatures, passwords, protectedSettings and customData values masked."""
+    if "sig=" in text or "assword" in text or "rotectedSettings" in text or "ustomData" in text:
+        return _SECRET_RE.sub(_redact_sub, text)
+    return text
+
+
+class AgentHeader(NamedTuple):
+    """What the header of one agent line says; ``message`` is the text after the header."""
+
+    ts: datetime | None
+    tz_guess: bool
+    level: str | None
+    thread: str | None
+    prefix: str | None
+    era: str | None
+    message: str
+    bare: bool = False  # no timestamp (pasted "ERROR:msg" / "WARNING ExtHandler ... msg")
+
+
+_new_header = partial(tuple.__new__, AgentHeader)  # AgentHeader._make without a Python frame
+_fromiso = datetime.fromisoformat
+
+
+class AgentLineParser:
+    """Header logic for agent lines, with per-file memory of the eras seen (E3 vs E4, E1 vs E2)."""
+
+    __slots__ = ("tz", "tz_guess", "seen_e4", "seen_e2", "bad_ts", "_utc", "_offsets")
+
+    def __init__(self, ctx: ParseContext | None = None) -> None:
+        tz = ctx.tz if ctx is not None else UTC
+        self.tz: tzinfo = tz if tz is not None else UTC
+        self.tz_guess = not (ctx.tz_known if ctx is not None else False)
+        self._utc = self.tz is UTC or self.tz == UTC
+        self.seen_e4 = False
+        self.seen_e2 = False
+        self._offsets: dict[str, timedelta] = {}
+        self.bad_ts = 0  # header lines whose date did not exist (2023/02/30 ...)
+
+    # -- timestamps --------------------------------------------------------------------
+    def local_ts(self, text: str) -> datetime | None:
+        """'YYYY/MM/DD HH:MM:SS[.ffffff]' (or with '-') in the assumed local zone -> UTC."""
+        iso = text.replace("/", "-")
+        try:
+            if self._utc:
+                return _fromiso(iso + "+00:00")
+            off = self._offsets.get(iso[:13])
+            if off is None:  # one zone lookup per wall-clock hour
+                off = _fromiso(iso[:13] + ":30").replace(tzinfo=self.tz).utcoffset() or _ZERO
+                if len(self._offsets) > 4096:
+                    self._offsets.clear()
+                self._offsets[iso[:13]] = off
+            return _fromiso(iso + "+00:00") - off
+        except (ValueError, OverflowError, TypeError):
+            self.bad_ts += 1
+            return None
+
+    # -- headers -------------------------------------------------------------------------
+    def header(self, line: str) -> AgentHeader | None:
+        """Parse an (unwrapped) agent line; None when it carries no agent header.
+
+        Fixed-position string checks instead of regexes on the hot path: this runs per line.
+        """
+        c = line[:1]
+        if c in _DIGITS and c:
+            sep = line[4:5]
+            if sep == "-":  # E3/E4 "YYYY-MM-DDTHH:MM:SS.ffffffZ LEVEL ..."
+                if line[10:11] != "T" or line[26:28] != "Z " or line[19:20] != ".":
+                    return None
+                sp = line.find(" ", 28)
+                level = line[28:sp] if sp != -1 else line[28:]
+                if level not in _LEVELS:
+                    return None
+                ts = self._utc_ts(line, 26, _ISO_TS_RE)
+                if ts is False:
+                    return None
+                return self._iso(ts, level, line[sp + 1:] if sp != -1 else "", False)
+            if sep == "/" and line[10:11] == " " and line[13:14] == ":" and line[16:17] == ":":
+                c19 = line[19:20]
+                if c19 == ".":  # E1/E2 "YYYY/MM/DD HH:MM:SS.ffffff LEVEL ..."
+                    if line[26:27] not in (" ", ""):
+                        return None
+                    ts = self._slash_ts(line, 26)
+                    if ts is False:
+                        return None
+                    sp = line.find(" ", 27)
+                    level = line[27:sp] if sp != -1 else line[27:]
+                    if level not in _LEVELS:  # fraction but no level word: still a header
+                        return _new_header((ts, self.tz_guess, None, None, None, "E1", line[27:],
+                                            False))
+                    return self._e12(ts, level, line[sp + 1:] if sp != -1 else "")
+                if c19 == " " or c19 == "":  # E0 "YYYY/MM/DD HH:MM:SS [ERROR:|WARNING:]msg"
+                    ts = self._slash_ts(line, 19)
+                    if ts is False:
+                        return None
+                    return self._e0(ts, line[20:], False)
+            return None
+        if c == "E" or c == "W":
+            if line.startswith("ERROR:") or line.startswith("WARNING:"):
+                return self._e0(None, line, True)
+        if c == "E" or c == "W" or c == "I" or c == "V":
+            sp = line.find(" ")
+            if sp > 0 and line[:sp] in _LEVELS:
+                h = self._iso(None, line[:sp], line[sp + 1:], True)
+                if h.thread is not None or h.prefix is not None:
+                    return h
+        return None
+
+    def _utc_ts(self, line: str, end: int, shape: re.Pattern) -> datetime | None | bool:
+        """UTC stamp from line[:end]; None for an impossible date, False when not a stamp."""
+        try:
+            return _fromiso(line[:end] + "+00:00")
+        except ValueError:
+            if shape.match(line) is None:
+                return False
+            self.bad_ts += 1
+            return None
+
+    def _slash_ts(self, line: str, end: int) -> datetime | None | bool:
+        ts = self.local_ts(line[:end])
+        if ts is None and _SLASH_TS_RE.match(line) is None:
+            self.bad_ts -= 1  # not a stamp at all, so not an impossible date either
+            return False
+        return ts
+
+    def _iso(self, ts: datetime | None, level: str, rest: str, bare: bool) -> AgentHeader:
+        sp = rest.find(" ")
+        if sp > 0:
+            tok1 = rest[:sp]
+            sp2 = rest.find(" ", sp + 1)
+            tok2 = rest[sp + 1:sp2] if sp2 != -1 else rest[sp + 1:]
+            if (tok2 in PREFIX_WORDS or (tok2[:1] == "[" and _EXT_FULL_RE.fullmatch(tok2))) and (
+                    tok1 in THREAD_WORDS or _THREAD_FULL_RE.fullmatch(tok1)):
+                self.seen_e4 = True
+                return _new_header((ts, False, level, tok1, tok2, "E4",
+                                    rest[sp2 + 1:] if sp2 != -1 else "", bare))
+            who, msg = tok1, rest[sp + 1:]
+        elif sp == -1:
+            who, msg = rest, ""
+        else:
+            who, msg = "", rest
+        if who in THREAD_WORDS or (who[:1] == "[" and _EXT_FULL_RE.fullmatch(who)) or (
+                who[:1] in "TD" and _NUMBERED_THREAD_RE.fullmatch(who)):
+            if who[0] == "[":
+                return _new_header((ts, False, level, None, who, "E4" if self.seen_e4 else "E3",
+                                    msg, bare))
+            if who in PREFIX_WORDS and not self.seen_e4:
+                return _new_header((ts, False, level, None, who, "E3", msg, bare))
+            return _new_header((ts, False, level, who, None, "E4", msg, bare))
+        return _new_header((ts, False, level, None, None, "E4" if self.seen_e4 else "E3", rest,
+                            bare))
+
+    def _e12(self, ts: datetime | None, level: str, rest: str) -> AgentHeader:
+        sp = rest.find(" ")
+        tok = rest[:sp] if sp != -1 else rest
+        if tok in PREFIX_WORDS:
+            self.seen_e2 = True
+            msg = rest[sp + 1:] if sp != -1 else ""
+            if msg[:1] == "[":  # "ExtHandler [Handler-1.2] msg"
+                sp2 = msg.find(" ")
+                tok2 = msg[:sp2] if sp2 != -1 else msg
+                if _EXT_FULL_RE.fullmatch(tok2):
+                    return _new_header((ts, self.tz_guess, level, None, tok2, "E2",
+                                        msg[sp2 + 1:] if sp2 != -1 else "", False))
+            return _new_header((ts, self.tz_guess, level, None, tok, "E2", msg, False))
+        if tok[:1] == "[" and _EXT_FULL_RE.fullmatch(tok):
+            return _new_header((ts, self.tz_guess, level, None, tok, "E2" if self.seen_e2 else "E1",
+                                rest[sp + 1:] if sp != -1 else "", False))
+        return _new_header((ts, self.tz_guess, level, None, None, "E1", rest, False))
+
+    def _e0(self, ts: datetime | None, rest: str, bare: bool) -> AgentHeader:
+        marker, ext, msg = _E0_RE.match(rest).groups()  # always matches
+        if bare:
+            return AgentHeader(None, False, marker, None, ext, "E0", msg, True)
+        return AgentHeader(ts, self.tz_guess, marker or "INFO", None, ext, "E0", msg)
+
+    # -- wrappers ----------------------------------------------------------------------
+    def classify(self, line: str) -> AgentHeader | str:
+        """The header of ``line`` (after unwrapping), or the text to join as a continuation."""
+        c = line[:1]
+        if c in _DIGITS and c:
+            h = self.header(line)
+            if h is not None:
+                return h
+        elif c in "EWIV" and c:
+            h = self.header(line)
+            if h is not None:
+                return h
+        if "]: " in line:
+            m = WRAP_RE.search(line)
+            if m is not None:
+                payload = m.group(1)
+                h = self.header(payload)
+                return payload if h is None else h
+        if c == '"' or c == "'" or c == " ":
+            m = _QUOTED_RE.match(line)
+            if m is not None:
+                h = self.header(m.group(2))
+                if h is not None:
+                    return h
+        elif c.isalpha() and " - " in line[:36]:
+            m = _APPLIANCE_RE.match(line)
+            if m is not None:
+                h = self.header(line[m.end():])
+                if h is not None:
+                    return h
+        return line
+
+
+def _make(source: str, kind: str, start: int, end: int, h: AgentHeader | None,
+          raw: str, parts: list[str]) -> Record:
+    msg = redact(parts[0] if len(parts) == 1 else "\n".join(parts).rstrip("\n"))
+    raw = redact(raw)
+    if h is None:
+        return Record(source, start, None, None, msg, kind, None, None, None, False, raw, end)
+    # positional for speed: source, line, ts, level, message, kind, thread, prefix, era,
+    # tz_guess, raw, end_line
+    return Record(source, start, h.ts, h.level, msg, kind, h.thread, h.prefix, h.era,
+                  h.tz_guess and h.ts is not None, raw, end)
+
+
+def parse_agent_lines(lines: Iterable[str], source: str, ctx: ParseContext,
+                      kind: str = "waagent_log") -> Iterator[Record]:
+    """Group physical lines into agent records (see the module docstring)."""
+    p = AgentLineParser(ctx)
+    classify = p.classify
+    h: AgentHeader | None = None  # header of the current record (None: headerless)
+    parts: list[str] | None = None
+    raw = ""
+    start = 0
+    nchars = 0
+    blank_only = False  # current record is headerless and so far only blank lines
+    n = 0
+    for n, line in enumerate(lines, 1):
+        r = classify(line)
+        if r.__class__ is AgentHeader and not (r.bare and parts is not None and h is not None
+                                               and h.ts is not None):
+            if parts is not None:
+                yield _make(source, kind, start, n - 1, h, raw, parts)
+            h, raw, start, parts = r, line, n, [r.message]
+            nchars = len(r.message)
+            blank_only = False
+            continue
+        text = line if r.__class__ is AgentHeader else r
+        if parts is None:
+            h, raw, start, parts, nchars = None, line, n, [text], len(text)
+            blank_only = not text.strip()
+            continue
+        if blank_only and text.strip():
+            # blank lines before the first text of a headerless record form their own record
+            yield _make(source, kind, start, n - 1, None, raw, parts)
+            h, raw, start, parts, nchars = None, line, n, [text], len(text)
+            blank_only = False
+            continue
+        if len(parts) >= MAX_RECORD_LINES or nchars >= MAX_RECORD_CHARS:
+            yield _make(source, kind, start, n - 1, h, raw, parts)
+            if h is not None:  # the overflow keeps when/who, but not the level
+                h = h._replace(level=None, message=text, bare=False)
+            raw, start, parts, nchars = line, n, [text], len(text)
+            blank_only = False
+            continue
+        parts.append(text)
+        nchars += len(text) + 1
+    if parts is not None:
+        yield _make(source, kind, start, n, h, raw, parts)
+    if p.bad_ts:
+        ctx.problem(source, f"{p.bad_ts} header line(s) with an impossible date; kept without time")
+
+
+@text_parser("waagent_log")
+def parse_waagent_log(lines: Iterable[str], source: str, ctx: ParseContext) -> Iterator[Record]:
+    """``/var/log/waagent.log*``. SAMPLE: ``2024-09-30T06:39:27.159929Z INFO ExtHandler ExtHandler msg``"""
+    return parse_agent_lines(lines, source, ctx, "waagent_log")
+
+
+@text_parser("command_execution_log")
+def parse_command_execution_log(lines: Iterable[str], source: str,
+                                ctx: ParseContext) -> Iterator[Record]:
+    """``/var/log/azure/<Handler>/CommandExecution*.log`` (agent lines with the extension prefix).
+
+    SAMPLE: ``2024-01-14T22:16:40.101234Z INFO ExtHandler [Microsoft.Azure.X-1.0.1] Executing command: ...``
+    """
+    return parse_agent_lines(lines, source, ctx, "command_execution_log")
+
+
+class RecordBuilder:
+    """Groups physical lines into records for the simpler text parsers (extension, syslog, ...).
+
+    ``start`` opens a record at a header line, ``add`` joins a continuation line (or opens a
+    headerless record when there is none, or when the current one reached the size cap).
+    Every method returns the record it closed, or None. ``finalize`` may adjust a record
+    (e.g. derive a level from its whole message) before it is returned.
+    """
+
+    __slots__ = ("source", "kind", "finalize", "_cur", "_parts", "_chars", "_end")
+
+    def __init__(self, source: str, kind: str, finalize=None) -> None:
+        self.source = source
+        self.kind = kind
+        self.finalize = finalize
+        self._cur: Record | None = None
+        self._parts: list[str] = []
+        self._chars = 0
+        self._end = 0
+
+    @property
+    def current(self) -> Record | None:
+        """The open record (its message holds only the first line until it is closed)."""
+        return self._cur
+
+    def start(self, n: int, raw: str, message: str, ts: datetime | None = None,
+              level: str | None = None, thread: str | None = None, prefix: str | None = None,
+              era: str | None = None, tz_guess: bool = False) -> Record | None:
+        done = self.finish()
+        self._cur = Record(source=self.source, line=n, ts=ts, level=level, message=message,
+                           kind=self.kind, thread=thread, prefix=prefix, era=era,
+                           tz_guess=tz_guess and ts is not None, raw=raw, end_line=n)
+        self._parts = [message]
+        self._chars = len(message)
+        self._end = n
+        return done
+
+    def add(self, n: int, text: str, raw: str | None = None) -> Record | None:
+        cur = self._cur
+        if cur is None:
+            return self.start(n, raw if raw is not None else text, text)
+        if len(self._parts) >= MAX_RECORD_LINES or self._chars >= MAX_RECORD_CHARS:
+            # overflow: a new record that keeps when/who but not the level
+            return self.start(n, raw if raw is not None else text, text, cur.ts, None, cur.thread,
+                              cur.prefix, cur.era, cur.tz_guess)
+        self._parts.append(text)
+        self._chars += len(text) + 1
+        self._end = n
+        return None
+
+    def finish(self) -> Record | None:
+        cur = self._cur
+        if cur is None:
+            return None
+        self._cur = None
+        parts = self._parts
+        cur.message = redact(parts[0] if len(parts) == 1 else "\n".join(parts).rstrip("\n"))
+        cur.raw = redact(cur.raw)
+        cur.end_line = self._end
+        if self.finalize is not None:
+            self.finalize(cur)
+        return cur
