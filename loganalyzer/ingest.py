@@ -1,0 +1,1111 @@
+"""Open a log bundle safely: the log collector's logs.zip, any zip/tar, a folder, a bare file.
+
+    with open_bundle("logs.zip") as bundle:
+        for member in bundle.members:          # only files some parser reads
+            with member.open() as stream:      # fresh, decompressed, size-capped stream
+                ...
+        bundle.problems                        # refused members, bombs, cut files ...
+
+Untrusted archives are read as streams. Nothing of an archive is written to disk except
+into a private temporary folder (mode 0700) that :meth:`Bundle.close` removes; names from
+the archive are never used as file names. Links, devices, ``..`` and absolute member paths
+are refused and reported, never followed. Bombs (compression ratio, sizes, member count,
+nesting depth) stop at the :class:`Limits` and become problems, not crashes. Nothing here
+opens a network connection or runs a program.
+"""
+from __future__ import annotations
+
+import bz2
+import io
+import lzma
+import os
+import re
+import shutil
+import stat
+import struct
+import tarfile
+import tempfile
+import weakref
+import zipfile
+import zlib
+from dataclasses import dataclass, field
+from typing import BinaryIO, Callable, Iterator
+
+from .inputs import (SNIFF_BYTES, TEXT_KINDS, classify, is_truncated_name,
+                     looks_like_archive_name, normalise, sniff)
+from .model import ParseProblem
+
+__all__ = ["Bundle", "InputError", "Limits", "Member", "open_bundle"]
+
+MiB = 1 << 20
+GiB = 1 << 30
+_CHUNK = 1 << 20
+_IN_MEMORY = 1 * MiB  # spooled members up to this size stay in memory
+_HEAD = 1024
+
+
+class InputError(Exception):
+    """The input cannot be read at all; ``str()`` is one line for the user."""
+
+
+@dataclass
+class Limits:
+    """Caps that turn bombs and huge inputs into problems instead of crashes."""
+
+    max_members: int = 50_000  # files looked at, over all nesting levels
+    max_total_bytes: int = 8 * GiB  # uncompressed bytes of all kept members / of a tar stream
+    max_member_bytes: int = 2 * GiB  # one member (a stream that reaches it just ends)
+    max_ratio: float = 250.0  # uncompressed:compressed, checked beyond ratio_floor bytes
+    ratio_floor: int = 1 * MiB
+    # a tar stream is decompressed whole (also members nobody reads, like a sparse lastlog
+    # full of zeros), so its ratio is only judged once this much came out of it
+    stream_ratio_floor: int = 256 * MiB
+    max_depth: int = 3  # archives inside archives
+
+    @property
+    def max_listed(self) -> int:
+        """A zip whose directory declares more entries than this is refused outright."""
+        return max(10 * self.max_members, 1000)
+
+
+@dataclass(eq=False)
+class Member:
+    """One file of the bundle that a parser reads (or a file of a nested archive).
+
+    ``path`` is bundle-relative ('/'-separated, no leading '/'); a file of a nested archive
+    is ``<archive path>/<inner path>``. ``size`` is the size as stored (compressed for a
+    ``.gz`` rotation). ``truncated`` is True for a log collector ``truncated_`` copy and for
+    a file cut by a limit or by corruption (set as soon as a read finds out).
+    """
+
+    path: str
+    kind: str | None
+    size: int
+    truncated: bool = False
+    _opener: Callable[[], BinaryIO] | None = field(default=None, repr=False)
+    _bundle: "Bundle | None" = field(default=None, repr=False)
+
+    def open(self) -> BinaryIO:
+        """A fresh binary stream of the content, decompressed (.gz/.bz2/.xz) and capped."""
+        bundle = self._bundle
+        limits = bundle.limits if bundle else Limits()
+        if bundle is not None and bundle.closed:
+            raise ValueError(f"bundle is closed: {bundle.path}")
+
+        def report(message: str, severity: str = "warning") -> None:
+            if severity != "info":
+                self.truncated = True
+            if bundle is not None:
+                bundle._problem(self.path, message, severity)
+
+        try:
+            raw = self._opener() if self._opener else io.BytesIO()
+        except Exception as exc:  # noqa: BLE001 - anything a hostile file makes the reader raise
+            report(f"cannot read: {_why(exc)}", "error")
+            return io.BufferedReader(_Prefixed(b"", None))
+        stream: _Raw = _Guard(raw, report)
+        head = _read_exactly(stream, 8)
+        fmt = _detect(head)
+        stream = _Prefixed(head, stream)
+        if fmt in ("gz", "bz2", "xz"):
+            stream = _Decompress(stream, fmt, limits.max_member_bytes, limits, report)
+        elif fmt == "zstd":
+            stream.close()
+            report("zstd-compressed file: not supported, decompress it first")
+            return io.BufferedReader(_Prefixed(b"", None))
+        return io.BufferedReader(_Capped(stream, limits.max_member_bytes, report), 1 << 16)
+
+
+class Bundle:
+    """An opened bundle. Use as a context manager, or call :meth:`close`."""
+
+    def __init__(self, path: str, limits: Limits, tmp_root: str | None = None) -> None:
+        self.path = path
+        self.name = os.path.basename(os.path.normpath(path)) or path
+        self.layout = ""
+        self.limits = limits
+        self.members: list[Member] = []
+        self.unknown: list[str] = []  # files nobody parses (for a --show-unparsed view)
+        self.nested: list[str] = []  # archives inside the bundle that were expanded
+        self.problems: list[ParseProblem] = []
+        self.partial = False  # a limit or corruption left part of the bundle unread
+        self.closed = False
+        self._tmp_root = tmp_root
+        self._tmpdir: str | None = None
+        self._resources: list = []  # open ZipFile objects
+        self._seen_problems: set[tuple[str, str]] = set()
+        self._finalizer = weakref.finalize(self, _cleanup, self._resources, [None])
+
+    # -- public helpers
+    @property
+    def tmpdir(self) -> str | None:
+        """The private temporary folder, if one was needed (removed by :meth:`close`)."""
+        return self._tmpdir
+
+    def by_kind(self, kind: str) -> list[Member]:
+        return [m for m in self.members if m.kind == kind]
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self._finalizer()
+
+    def __enter__(self) -> "Bundle":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __iter__(self) -> Iterator[Member]:
+        return iter(self.members)
+
+    def __repr__(self) -> str:
+        return (f"Bundle({self.path!r}, layout={self.layout!r}, members={len(self.members)}, "
+                f"unknown={len(self.unknown)}, problems={len(self.problems)})")
+
+    # -- internal
+    def _problem(self, source: str, message: str, severity: str = "warning") -> None:
+        source, message = _printable(source), _printable(message)  # names come from archives
+        key = (source, message)
+        if key in self._seen_problems:
+            return
+        self._seen_problems.add(key)
+        self.problems.append(ParseProblem(source=source, message=message, severity=severity))
+
+    def _mkdtemp(self) -> str:
+        if self._tmpdir is None:
+            self._tmpdir = tempfile.mkdtemp(prefix="loganalyzer-", dir=self._tmp_root)
+            os.chmod(self._tmpdir, 0o700)
+            self._finalizer.detach()
+            self._finalizer = weakref.finalize(self, _cleanup, self._resources, [self._tmpdir])
+        return self._tmpdir
+
+
+def _cleanup(resources: list, tmpdirs: list) -> None:
+    for res in resources:
+        try:
+            res.close()
+        except Exception:  # noqa: BLE001
+            pass
+    resources.clear()
+    for d in tmpdirs:
+        if d:
+            shutil.rmtree(d, ignore_errors=True)
+
+
+def open_bundle(path: str | os.PathLike, limits: Limits | None = None, *,
+                tmp_dir: str | None = None) -> Bundle:
+    """Open ``path`` (zip, tar[.gz|.bz2|.xz], folder, bare file, bare .gz of a log).
+
+    Raises :class:`InputError` when the input cannot be read at all (missing, empty,
+    corrupt archive, not a log); everything else becomes ``bundle.problems``. ``tmp_dir``
+    is where the private temporary folder goes (default: the system's).
+    """
+    p = os.fspath(path)
+    bundle = Bundle(p, limits or Limits(), tmp_dir)
+    try:
+        _Builder(bundle).build()
+    except BaseException:
+        bundle.close()
+        raise
+    return bundle
+
+
+# --------------------------------------------------------------------------- streams
+
+class _Raw(io.RawIOBase):
+    """Base of the stream wrappers: subclasses implement ``_pull(n) -> bytes``."""
+
+    _src: "BinaryIO | None" = None
+    _owns = True  # close the source on close()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:  # type: ignore[override]
+        data = self._pull(len(b))
+        n = len(data)
+        b[:n] = data
+        return n
+
+    def _pull(self, n: int) -> bytes:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        if not self.closed and self._src is not None and self._owns:
+            try:
+                self._src.close()
+            except Exception:  # noqa: BLE001
+                pass
+        super().close()
+
+
+class _Guard(_Raw):
+    """Turn read errors of a hostile source (CRC, truncation, I/O) into a problem and EOF."""
+
+    def __init__(self, src: BinaryIO, report: Callable[..., None]) -> None:
+        self._src = src
+        self._report = report
+        self._done = False
+
+    def _pull(self, n: int) -> bytes:
+        if self._done:
+            return b""
+        try:
+            data = self._src.read(n)
+        except Exception as exc:  # noqa: BLE001
+            self._done = True
+            self._report(f"read error, the rest is missing: {_why(exc)}", "error")
+            return b""
+        if not data:
+            self._done = True
+        return data or b""
+
+
+class _Prefixed(_Raw):
+    def __init__(self, head: bytes, src: "BinaryIO | None", owns: bool = True) -> None:
+        self._head = head
+        self._src = src
+        self._owns = owns
+
+    def _pull(self, n: int) -> bytes:
+        if self._head:
+            data, self._head = self._head[:n], self._head[n:]
+            return data
+        return self._src.read(n) if self._src is not None else b""
+
+
+class _Capped(_Raw):
+    """Ends the stream after ``limit`` bytes and reports the cut."""
+
+    def __init__(self, src: BinaryIO, limit: int, report: Callable[..., None]) -> None:
+        self._src = src
+        self._left = limit
+        self._limit = limit
+        self._report = report
+
+    def _pull(self, n: int) -> bytes:
+        if self._left <= 0:
+            if self._src is not None and self._src.read(1):
+                self._report(f"cut at the size limit of {_size(self._limit)}; the rest is not read")
+                self._src.close()
+                self._src = None
+            return b""
+        data = self._src.read(min(n, self._left)) if self._src is not None else b""
+        self._left -= len(data)
+        return data
+
+
+class _Decompress(_Raw):
+    """gzip/bzip2/xz decompression that caps output size and compression ratio.
+
+    Never raises: corrupt or truncated input ends the stream after everything that could be
+    decompressed, and is reported.
+    """
+
+    def __init__(self, src: BinaryIO, fmt: str, limit: int, limits: Limits,
+                 report: Callable[..., None], ratio_floor: int | None = None) -> None:
+        self._src = src
+        self._floor = limits.ratio_floor if ratio_floor is None else ratio_floor
+        self._fmt = fmt
+        self._limit = limit
+        self._limits = limits
+        self._report = report
+        self._d = _decompressor(fmt)
+        self._input = b""
+        self._in = 0
+        self._out = 0
+        self._done = False
+        self._started = False
+
+    def _pull(self, n: int) -> bytes:
+        while not self._done:
+            try:
+                out = self._step(n)
+            except (zlib.error, OSError, EOFError, lzma.LZMAError, ValueError) as exc:
+                self._finish(f"corrupt {_FMT_NAME[self._fmt]} data after "
+                             f"{_size(self._out)}: {_why(exc)}")
+                return b""
+            if out is None:
+                continue
+            self._out += len(out)
+            if self._out > self._limit:
+                keep = len(out) - (self._out - self._limit)
+                self._finish(f"decompressed size exceeds the size limit of {_size(self._limit)}; "
+                             "the rest is not read", "error")
+                return out[:max(keep, 0)]
+            floor = self._floor
+            if self._out > floor and self._out > self._limits.max_ratio * max(self._in, 1):
+                ratio = self._out // max(self._in, 1)
+                self._finish(f"compression ratio above {ratio}:1 exceeds the limit of "
+                             f"{self._limits.max_ratio:g}:1 ({_FMT_NAME[self._fmt]} bomb?); "
+                             "the rest is not read", "error")
+                return b""
+            if out:
+                return out
+        return b""
+
+    def _step(self, n: int) -> bytes | None:
+        d = self._d
+        if getattr(d, "eof", False):
+            rest = d.unused_data + self._input
+            self._input = b""
+            if not rest:
+                rest = self._src.read(16 * 1024)
+                self._in += len(rest)
+            if not rest.strip(b"\0"):  # end, or zero padding after the stream
+                self._done = True
+                return b""
+            if _detect(rest[:8]) != self._fmt:
+                self._finish(f"unexpected data after the end of the {_FMT_NAME[self._fmt]} stream "
+                             "ignored", "info")
+                return b""
+            self._d = _decompressor(self._fmt)
+            self._input = rest
+            return None
+        if not self._input and (self._fmt == "gz" or d.needs_input):
+            chunk = self._src.read(16 * 1024)
+            self._in += len(chunk)
+            if not chunk:
+                tail = d.flush() if self._fmt == "gz" else b""
+                if self._started:
+                    self._finish(f"{_FMT_NAME[self._fmt]} stream ends early (truncated) after "
+                                 f"{_size(self._out + len(tail))}", "warning")
+                else:
+                    self._done = True
+                return tail
+            self._input = chunk
+        self._started = True
+        want = max(n, 1)
+        if self._fmt == "gz":
+            out = d.decompress(self._input, want)
+            self._input = d.unconsumed_tail
+        else:
+            out = d.decompress(self._input, want)
+            self._input = b""
+        return out
+
+    def _finish(self, message: str, severity: str = "warning") -> None:
+        self._done = True
+        self._report(message, severity)
+
+
+_FMT_NAME = {"gz": "gzip", "bz2": "bzip2", "xz": "xz", "zstd": "zstd"}
+
+
+def _decompressor(fmt: str):
+    if fmt == "gz":
+        return zlib.decompressobj(wbits=31)
+    if fmt == "bz2":
+        return bz2.BZ2Decompressor()
+    return lzma.LZMADecompressor()
+
+
+def _read_exactly(stream: BinaryIO, n: int) -> bytes:
+    parts = []
+    while n > 0:
+        data = stream.read(n)
+        if not data:
+            break
+        parts.append(data)
+        n -= len(data)
+    return b"".join(parts)
+
+
+def _detect(head: bytes) -> str:
+    """Format from magic bytes: zip, gz, bz2, xz, zstd, tar or other."""
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        return "zip"
+    if head.startswith(b"\x1f\x8b"):
+        return "gz"
+    if head.startswith(b"BZh") and len(head) >= 4 and head[3:4].isdigit():
+        return "bz2"
+    if head.startswith(b"\xfd7zXZ\x00"):
+        return "xz"
+    if head.startswith(b"\x28\xb5\x2f\xfd"):
+        return "zstd"
+    if _is_tar_header(head):
+        return "tar"
+    return "other"
+
+
+def _is_tar_header(block: bytes) -> bool:
+    if len(block) < 512 or block[0] == 0:
+        return False
+    if block[257:262] == b"ustar":
+        return True
+    field_ = block[148:156].strip(b" \0")
+    try:
+        chksum = int(field_, 8)
+    except ValueError:
+        return False
+    header = block[:148] + b" " * 8 + block[156:512]
+    return chksum in (sum(header), sum(struct.unpack("148b8x356b", block[:512])) + 256)
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _printable(text: str) -> str:
+    """One line without control characters (member names can carry any byte)."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def _why(exc: BaseException) -> str:
+    text = str(exc).replace("\n", " ").strip() or type(exc).__name__
+    return text[:200]
+
+
+def _size(n: int) -> str:
+    for unit, scale in (("GiB", GiB), ("MiB", MiB), ("KiB", 1024)):
+        if n >= scale:
+            return f"{n / scale:.4g} {unit}"
+    return f"{n} bytes"
+
+
+class _SafeTarInfo(tarfile.TarInfo):
+    """Refuses oversized pax / GNU long-name headers (tarfile would read them into memory)."""
+
+    def _proc_member(self, tarfile_):  # type: ignore[override]
+        if self.type in (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE,
+                         tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK) and self.size > MiB:
+            raise tarfile.HeaderError(f"oversized extended header ({self.size} bytes)")
+        return super()._proc_member(tarfile_)
+
+
+class _StopScan(Exception):
+    """A limit of the whole bundle was reached: stop reading further members."""
+
+
+_TAR_MODES = {tarfile.CHRTYPE: stat.S_IFCHR, tarfile.BLKTYPE: stat.S_IFBLK,
+              tarfile.FIFOTYPE: stat.S_IFIFO}
+_SNIFF_NAME = re.compile(r"\.(?:log|txt)(?:\.\d+)?$", re.IGNORECASE)
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+# --------------------------------------------------------------------------- builder
+
+class _Builder:
+    def __init__(self, bundle: Bundle) -> None:
+        self.b = bundle
+        self.limits = bundle.limits
+        self.count = 0  # files looked at
+        self.total = 0  # bytes of kept members
+        self.index: dict[str, int] = {}  # path -> position in members
+        self.spools = 0
+        self.sniff_unknown = True
+
+    # ---- entry point
+    def build(self) -> None:
+        p = self.b.path
+        try:
+            st = os.stat(p)
+        except FileNotFoundError:
+            raise InputError(f"no such file or directory: {p}") from None
+        except PermissionError:
+            raise InputError(f"permission denied: {p}") from None
+        except (OSError, ValueError) as exc:
+            raise InputError(f"cannot open {p}: {_why(exc)}") from None
+        if stat.S_ISDIR(st.st_mode):
+            self.b.layout = "directory"
+            self._scan_directory(p)
+        elif stat.S_ISREG(st.st_mode):
+            self._open_file_bundle(p, st.st_size)
+        else:
+            raise InputError(f"refusing {p}: not a regular file or folder")
+        if not self.b.members and not self.b.unknown and not self.b.problems:
+            raise InputError(f"empty bundle: {p}")
+        if not self.b.members:
+            self.b._problem(self.b.name, "no file of a known kind in the bundle", "warning")
+
+    def _open_file_bundle(self, p: str, size: int) -> None:
+        if size == 0:
+            raise InputError(f"empty bundle: {p}")
+        try:
+            with open(p, "rb") as f:
+                head = f.read(SNIFF_BYTES)
+        except PermissionError:
+            raise InputError(f"permission denied: {p}") from None
+        except OSError as exc:
+            raise InputError(f"cannot read {p}: {_why(exc)}") from None
+        fmt = _detect(head)
+        if fmt == "zip":
+            self._open_zip_bundle(p)
+        elif fmt == "tar":
+            self.b.layout = "tar"
+            self._tar_bundle(p)
+        elif fmt in ("gz", "bz2", "xz"):
+            inner = self._decompressed_head(p, fmt)
+            if not inner.strip(b"\0") and len(inner) < SNIFF_BYTES:
+                raise InputError(f"empty bundle: {p} (nothing inside the {_FMT_NAME[fmt]} file)")
+            if _detect(inner[:512]) == "tar":
+                self.b.layout = "tar"
+                self._tar_bundle(p)
+            else:
+                self._bare_file(p, inner, size)
+        elif fmt == "zstd":
+            raise InputError(f"refusing {p}: zstd-compressed files are not supported; "
+                             "decompress it first")
+        elif not head.strip(b"\0") and size <= len(head):
+            raise InputError(f"empty bundle: {p} (only zero bytes)")
+        else:
+            self._bare_file(p, head, size)
+
+    def _decompressed_head(self, p: str, fmt: str) -> bytes:
+        with open(p, "rb") as f:
+            stream = _Decompress(f, fmt, SNIFF_BYTES, self.limits, lambda *a, **k: None)
+            return _read_exactly(stream, SNIFF_BYTES)
+
+    def _bare_file(self, p: str, head: bytes, size: int) -> None:
+        self.b.layout = "file"
+        name = self.b.name
+        kind = classify(name) or sniff(head, name)
+        if kind is None or kind == "history_zip":
+            raise InputError(f"refusing {p}: not a log file, log bundle or archive that "
+                             "loganalyzer reads (binary or unknown content)")
+        real = os.path.realpath(p)  # the user's own link to the file is followed
+        self._add(name, kind, size, lambda: _open_regular(real))
+
+    # ---- zip
+    def _open_zip_bundle(self, p: str) -> None:
+        try:
+            f = open(p, "rb")
+        except OSError as exc:
+            raise InputError(f"cannot read {p}: {_why(exc)}") from None
+        try:
+            zf = self._zipfile(f, p)
+        except InputError:
+            f.close()
+            raise
+        self.b._resources.append(zf)
+        self.b._resources.append(f)
+        names = [normalise(i.filename) for i in zf.infolist()]
+        if "results.txt" in names or any(n.startswith(("var/log/waagent.log", "var/lib/waagent/"))
+                                         for n in names):
+            self.b.layout = "logcollector-zip"
+            self.sniff_unknown = False
+        else:
+            self.b.layout = "zip"
+        if not any(not i.is_dir() for i in zf.infolist()):
+            raise InputError(f"empty bundle: {p} (the zip has no files)")
+        self._scan_zip(zf, "", 0, self.b.name)
+
+    def _zipfile(self, f: BinaryIO, label: str) -> zipfile.ZipFile:
+        declared = _zip_declared_entries(f)
+        if declared is not None and declared > self.limits.max_listed:
+            raise InputError(f"refusing {label}: the zip declares {declared} members "
+                             f"(limit {self.limits.max_listed})")
+        try:
+            f.seek(0)
+            return zipfile.ZipFile(f)
+        except zipfile.BadZipFile as exc:
+            raise InputError(f"not a readable archive: {label} (bad zip: {_why(exc)})") from None
+        except Exception as exc:  # noqa: BLE001 - struct/overflow errors of hostile directories
+            raise InputError(f"not a readable archive: {label} "
+                             f"(bad zip: {type(exc).__name__}: {_why(exc)})") from None
+
+    def _scan_zip(self, zf: zipfile.ZipFile, prefix: str, depth: int, label: str) -> None:
+        for info in zf.infolist():
+            if info.is_dir():
+                continue
+            try:
+                self._zip_member(zf, info, prefix, depth, label)
+            except _StopScan:
+                return
+            except InputError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - one bad member never stops the rest
+                self.b._problem(prefix + info.filename, f"could not be read: {_why(exc)}",
+                                "error")
+
+    def _zip_member(self, zf: zipfile.ZipFile, info: zipfile.ZipInfo, prefix: str,
+                    depth: int, label: str) -> None:
+        rel = self._safe_name(info.filename, label)
+        if rel is None:
+            return
+        path = prefix + rel
+        mode = info.external_attr >> 16
+        if info.create_system == 3 and mode:
+            if stat.S_ISLNK(mode):
+                self._refuse(label, path, "a symbolic link (links are never followed)")
+                return
+            if not stat.S_ISREG(mode) and stat.S_IFMT(mode):
+                self._refuse(label, path, f"a {_file_type(mode)}, not a regular file")
+                return
+        self._count(label)
+        size, csize = info.file_size, info.compress_size
+        kind = classify(path)
+        nested = kind == "history_zip" or looks_like_archive_name(path)
+        if kind is None and not nested and not (self.sniff_unknown and _SNIFF_NAME.search(path)):
+            self.b.unknown.append(path)  # never read, so its size and ratio do not matter
+            return
+        if info.flag_bits & 0x1:
+            self.b._problem(path, "encrypted member: not read")
+            self.b.unknown.append(path)
+            return
+        if size > self.limits.ratio_floor and size > self.limits.max_ratio * max(csize, 1):
+            self._refuse(label, path, f"compression ratio {size // max(csize, 1)}:1 exceeds the "
+                         f"limit of {self.limits.max_ratio:g}:1 (zip bomb?)", "error")
+            return
+        if nested:
+            if depth + 1 > self.limits.max_depth:
+                self._too_deep(path)
+                return
+            if not self._room(path, size):
+                return
+            with zf.open(info) as s:
+                opener, got, _cut, err = self._spool(s, path, size)
+            self.total += got
+            if err is None:
+                self._nested(path, opener, depth)
+            return
+        if kind is None and self.sniff_unknown and _SNIFF_NAME.search(path):
+            with zf.open(info) as s:
+                kind = _strict_sniff(_read_exactly(s, 8192), path)
+        if kind is None:
+            self.b.unknown.append(path)
+            return
+        self._add(path, kind, size, lambda: zf.open(info))
+
+    # ---- tar
+    def _tar_bundle(self, p: str) -> None:
+        try:
+            f = open(p, "rb")
+        except OSError as exc:
+            raise InputError(f"cannot read {p}: {_why(exc)}") from None
+        with f:
+            seen = self._scan_tar(f, "", 0, self.b.name, top=True)
+        if not seen:
+            raise InputError(f"empty bundle: {p} (the tar has no files)")
+
+    def _scan_tar(self, raw: BinaryIO, prefix: str, depth: int, label: str,
+                  top: bool = False) -> int:
+        """Stream a (compressed) tar once; returns the number of entries seen."""
+        head = _read_exactly(raw, 8)
+        fmt = _detect(head)
+        src: BinaryIO = _Prefixed(head, raw, owns=False)  # the caller owns ``raw``
+
+        def report(message: str, severity: str = "warning") -> None:
+            self.b.partial = True
+            self.b._problem(label, message + " (bundle is partial)", severity)
+
+        if fmt in ("gz", "bz2", "xz"):
+            src = _Decompress(src, fmt, self.limits.max_total_bytes, self.limits, report,
+                              ratio_floor=max(self.limits.stream_ratio_floor,
+                                              self.limits.ratio_floor))
+        stream = io.BufferedReader(src, _CHUNK)
+        try:
+            tf = tarfile.open(fileobj=stream, mode="r|", tarinfo=_SafeTarInfo)
+        except Exception as exc:  # noqa: BLE001
+            if top:
+                raise InputError(f"not a readable archive: {self.b.path} "
+                                 f"(bad tar: {_why(exc)})") from None
+            self.b._problem(label, f"not a readable archive (bad tar: {_why(exc)})", "error")
+            return 0
+        seen = 0
+        try:
+            while True:
+                info = tf.next()
+                if info is None:
+                    break
+                tf.members = []  # stream mode never looks back; keep memory flat
+                if info.isdir():
+                    continue
+                seen += 1
+                self._tar_member(tf, info, prefix, depth, label)
+        except _StopScan:
+            pass
+        except InputError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - truncated/corrupt: keep what was read
+            if top and seen == 0 and not self.b.members:
+                raise InputError(f"not a readable archive: {self.b.path} "
+                                 f"(bad tar: {_why(exc)})") from None
+            self.b.partial = True
+            self.b._problem(label, f"archive is corrupt or truncated after {seen} entries: "
+                            f"{_why(exc)}; the rest is not read (bundle is partial)", "error")
+        return seen
+
+    def _tar_member(self, tf: tarfile.TarFile, info: tarfile.TarInfo, prefix: str,
+                    depth: int, label: str) -> None:
+        rel = self._safe_name(info.name, label)
+        if rel is None:
+            return
+        path = prefix + rel
+        if info.issym():
+            self._refuse(label, path, f"a symbolic link to {info.linkname!r} "
+                         "(links are never followed)")
+            return
+        if info.islnk():
+            self._refuse(label, path, f"a hard link to {info.linkname!r} "
+                         "(links are never followed)")
+            return
+        if info.ischr() or info.isblk() or info.isfifo():
+            self._refuse(label, path, f"a {_file_type(_TAR_MODES[info.type])}, "
+                         "not a regular file")
+            return
+        if info.issparse() or not info.isreg():
+            self._refuse(label, path, "not a regular file (sparse or unknown entry type)")
+            return
+        self._count(label)
+        kind = classify(path)
+        nested = kind == "history_zip" or looks_like_archive_name(path)
+        sniffable = not nested and kind is None and self.sniff_unknown and _SNIFF_NAME.search(path)
+        if not nested and kind is None and not sniffable:
+            self.b.unknown.append(path)  # skipped by the stream, never read
+            return
+        src = tf.extractfile(info)  # stream mode: one reader per member, read once
+        if src is None:
+            return
+        head = b""
+        if sniffable:
+            head = _read_exactly(src, 8192)
+            kind = _strict_sniff(head, path)
+        if not nested and kind is None:
+            self.b.unknown.append(path)
+            return
+        if not self._room(path, info.size):
+            return
+        opener, got, cut, err = self._spool(_Prefixed(head, src, owns=False), path, info.size)
+        if nested:
+            self.total += got
+            if err is None:
+                self._nested(path, opener, depth)
+            raise_ = err
+        else:
+            member = self._add(path, kind, info.size, opener)
+            if member is not None and (cut or err):
+                member.truncated = True
+            raise_ = err
+        if raise_ is not None:
+            raise raise_  # the tar stream is unusable after a read error
+
+    # ---- directory
+    def _scan_directory(self, root_arg: str) -> None:
+        root = os.path.realpath(root_arg)
+        visited = set()
+        try:
+            st = os.stat(root)
+            visited.add((st.st_dev, st.st_ino))
+        except OSError as exc:
+            raise InputError(f"cannot read {root_arg}: {_why(exc)}") from None
+
+        def onerror(exc: OSError) -> None:
+            where = normalise(os.path.relpath(exc.filename or root, root)) or "."
+            self.b._problem(where, f"folder not readable: {exc.strerror or exc}", "warning")
+
+        try:
+            for dirpath, dirnames, filenames in os.walk(root, onerror=onerror, followlinks=False):
+                dirnames.sort()
+                keep = []
+                for d in dirnames:
+                    full = os.path.join(dirpath, d)
+                    rel = normalise(os.path.relpath(full, root))
+                    try:
+                        lst = os.lstat(full)
+                    except OSError as exc:
+                        self.b._problem(rel, f"folder not readable: {_why(exc)}")
+                        continue
+                    if stat.S_ISLNK(lst.st_mode):
+                        self._dir_symlink(root, full, rel)
+                        continue
+                    key = (lst.st_dev, lst.st_ino)
+                    if key in visited:
+                        self._refuse(self.b.name, rel, "a directory loop (folder seen before)")
+                        continue
+                    visited.add(key)
+                    keep.append(d)
+                dirnames[:] = keep
+                for name in sorted(filenames):
+                    full = os.path.join(dirpath, name)
+                    rel = normalise(os.path.relpath(full, root))
+                    try:
+                        self._dir_file(root, full, rel)
+                    except _StopScan:
+                        return
+                    except InputError:
+                        raise
+                    except Exception as exc:  # noqa: BLE001
+                        self.b._problem(rel, f"could not be read: {_why(exc)}", "error")
+        except _StopScan:
+            return
+
+    def _dir_symlink(self, root: str, full: str, rel: str) -> None:
+        target = os.path.realpath(full)
+        if not _inside(target, root):
+            self._refuse(self.b.name, rel, "a symbolic link pointing outside the bundle "
+                         "(links are never followed)")
+        elif _inside(os.path.dirname(full), target) or target == root:
+            self._refuse(self.b.name, rel, "a symbolic link to a parent folder "
+                         "(directory loop; not followed)")
+        else:
+            self.b._problem(rel, "symbolic link to a folder inside the bundle: not followed "
+                            "(its files are read at their real place)", "info")
+
+    def _dir_file(self, root: str, full: str, rel: str) -> None:
+        lst = os.lstat(full)
+        real = full
+        if stat.S_ISLNK(lst.st_mode):
+            target = os.path.realpath(full)
+            if not _inside(target, root):
+                self._refuse(self.b.name, rel, "a symbolic link pointing outside the bundle "
+                             "(links are never followed)")
+                return
+            try:
+                lst = os.stat(target)
+            except OSError:
+                self._refuse(self.b.name, rel, "a dangling symbolic link")
+                return
+            real = target
+        if not stat.S_ISREG(lst.st_mode):
+            self._refuse(self.b.name, rel, f"a {_file_type(lst.st_mode)}, not a regular file")
+            return
+        self._count(self.b.name)
+        kind = classify(rel)
+        opener = lambda: _open_regular(real)  # noqa: E731
+        nested = kind == "history_zip" or looks_like_archive_name(rel)
+        if not nested and kind is None and self.sniff_unknown and _SNIFF_NAME.search(rel):
+            try:
+                with opener() as f:
+                    kind = _strict_sniff(f.read(8192), rel)
+            except OSError:
+                kind = None
+        if not nested and kind is None:
+            self.b.unknown.append(rel)
+            return
+        try:
+            opener().close()
+        except OSError as exc:
+            self.b._problem(rel, f"not readable: {exc.strerror or _why(exc)}", "warning")
+            return
+        if nested:
+            self._nested(rel, opener, 0)
+            return
+        self._add(rel, kind, lst.st_size, opener)
+
+    # ---- nested archives
+    def _too_deep(self, path: str) -> None:
+        self._refuse(path, path, f"an archive nested more than {self.limits.max_depth} "
+                     "levels deep (not expanded)")
+        self.b.unknown.append(path)
+
+    def _nested(self, path: str, get_stream: Callable[[], BinaryIO], depth: int) -> None:
+        """Expand an archive found inside the bundle; ``get_stream`` gives a fresh seekable
+        stream of it (a spooled copy or a file of a folder bundle)."""
+        if depth + 1 > self.limits.max_depth:
+            self._too_deep(path)
+            return
+        try:
+            with get_stream() as s:
+                head = _read_exactly(s, _HEAD)
+                fmt = _detect(head)
+                if fmt in ("gz", "bz2", "xz"):
+                    s.seek(0)
+                    inner = _read_exactly(_Decompress(s, fmt, _HEAD, self.limits,
+                                                      lambda *a, **k: None), 512)
+                    if _detect(inner) != "tar":
+                        self.b._problem(path, f"{_FMT_NAME[fmt]} file with no tar inside: "
+                                        "not expanded", "info")
+                        self.b.unknown.append(path)
+                        return
+                    fmt = "tar"
+            if fmt == "zip":
+                zsrc = get_stream()
+                try:
+                    zf = self._zipfile(zsrc, path)
+                except InputError as exc:
+                    zsrc.close()
+                    self.b._problem(path, str(exc), "error")
+                    self.b.unknown.append(path)
+                    return
+                self.b._resources.extend((zf, zsrc))
+                self.b.nested.append(path)
+                self._scan_zip(zf, path + "/", depth + 1, path)
+            elif fmt == "tar":
+                self.b.nested.append(path)
+                with get_stream() as s:
+                    self._scan_tar(s, path + "/", depth + 1, path)
+            else:
+                self.b._problem(path, "not a readable archive (unknown format): not expanded")
+                self.b.unknown.append(path)
+        except (_StopScan, InputError):
+            raise
+        except Exception as exc:  # noqa: BLE001
+            self.b._problem(path, f"archive could not be read: {_why(exc)}", "error")
+
+    # ---- shared helpers
+    def _safe_name(self, name: str, label: str) -> str | None:
+        raw = name.replace("\\", "/")
+        reason = None
+        if "\x00" in raw:
+            reason = "a NUL byte in its name"
+        elif raw.startswith("/") or _DRIVE.match(raw):
+            reason = "an absolute path"
+        elif ".." in raw.split("/"):
+            reason = "'..' in its path (path traversal)"
+        if reason is None:
+            rel = normalise(raw)
+            if rel:
+                return rel
+            reason = "an empty name"
+        shown = name.replace("\x00", "\\0")[:200]
+        self.b._problem(label, f"refusing member {shown!r}: {reason}", "warning")
+        return None
+
+    def _refuse(self, label: str, path: str, what: str, severity: str = "warning") -> None:
+        self.b._problem(label, f"refusing {path}: {what}", severity)
+
+    def _count(self, label: str) -> None:
+        self.count += 1
+        if self.count > self.limits.max_members:
+            self.b.partial = True
+            self.b._problem(label, f"more than {self.limits.max_members} files: the rest were "
+                            "not read (bundle is partial)", "error")
+            raise _StopScan
+
+    def _room(self, path: str, size: int) -> bool:
+        take = min(size, self.limits.max_member_bytes)
+        if self.total + take > self.limits.max_total_bytes:
+            self.b.partial = True
+            self.b._problem(path, f"not read: the bundle's total size limit of "
+                            f"{_size(self.limits.max_total_bytes)} is reached (bundle is partial)",
+                            "error")
+            return False
+        return True
+
+    def _add(self, path: str, kind: str, size: int,
+             opener: Callable[[], BinaryIO]) -> Member | None:
+        if not self._room(path, size):
+            return None
+        self.total += min(size, self.limits.max_member_bytes)
+        member = Member(path=path, kind=kind, size=size, truncated=is_truncated_name(path),
+                        _opener=opener, _bundle=self.b)
+        if size > self.limits.max_member_bytes:
+            member.truncated = True
+            self.b._problem(path, f"is {_size(size)}: only the first "
+                            f"{_size(self.limits.max_member_bytes)} are read")
+        if path in self.index:
+            self.b._problem(path, "appears twice in the archive; the later copy is used", "info")
+            self.b.members[self.index[path]] = member
+        else:
+            self.index[path] = len(self.b.members)
+            self.b.members.append(member)
+        return member
+
+    def _spool(self, src: BinaryIO, path: str, declared: int
+               ) -> tuple[Callable[[], BinaryIO], int, bool, Exception | None]:
+        """Copy a stream once into memory (small) or the private temp folder (capped)."""
+        limit = self.limits.max_member_bytes
+        got = 0
+        cut = False
+        err: Exception | None = None
+        buf: list[bytes] = []
+        out = None
+        fname = None
+        try:
+            while True:
+                data = src.read(min(_CHUNK, limit - got + 1))
+                if not data:
+                    break
+                if got + len(data) > limit:
+                    data = data[:limit - got]
+                    cut = True
+                got += len(data)
+                if out is None and got > _IN_MEMORY:
+                    self.spools += 1
+                    fname = os.path.join(self.b._mkdtemp(), f"{self.spools:06d}.bin")
+                    out = open(fname, "xb")
+                    out.write(b"".join(buf))
+                    buf = []
+                if out is not None:
+                    out.write(data)
+                else:
+                    buf.append(data)
+                if cut:
+                    break
+        except Exception as exc:  # noqa: BLE001
+            err = exc
+        finally:
+            if out is not None:
+                out.close()
+        if cut:
+            self.b._problem(path, f"cut at the size limit of {_size(limit)}; the rest is not read")
+        if err is not None:
+            self.b._problem(path, f"read error, the rest is missing: {_why(err)}", "error")
+        if fname is not None:
+            name = fname
+            return (lambda: open(name, "rb")), got, cut, err
+        data = b"".join(buf)
+        return (lambda: io.BytesIO(data)), got, cut, err
+
+
+def _open_regular(path: str) -> BinaryIO:
+    """Open a regular file for reading without following a final symlink or blocking."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    flags |= getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+    fd = os.open(path, flags)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(f"not a regular file: {path}")
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _strict_sniff(head: bytes, path: str) -> str | None:
+    kind = sniff(head, path, fallback=False)
+    return kind if kind in TEXT_KINDS else None
+
+
+def _inside(path: str, root: str) -> bool:
+    try:
+        return os.path.commonpath([path, root]) == root
+    except ValueError:
+        return False
+
+
+def _file_type(mode: int) -> str:
+    if stat.S_ISCHR(mode):
+        return "character device"
+    if stat.S_ISBLK(mode):
+        return "block device"
+    if stat.S_ISFIFO(mode):
+        return "fifo"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    if stat.S_ISDIR(mode):
+        return "folder"
+    return "special file"
+
+
+def _zip_declared_entries(f: BinaryIO) -> int | None:
+    """Entry count from the end-of-central-directory record (zip64 aware), or None."""
+    try:
+        f.seek(0, os.SEEK_END)
+        end = f.tell()
+        start = max(0, end - (65535 + 22))
+        f.seek(start)
+        tail = f.read(end - start)
+    except (OSError, ValueError):
+        return None
+    pos = tail.rfind(b"PK\x05\x06")
+    if pos < 0 or len(tail) - pos < 22:
+        return None
+    total = struct.unpack("<H", tail[pos + 10:pos + 12])[0]
+    if total != 0xFFFF:
+        return total
+    loc = pos - 20
+    if loc < 0 or tail[loc:loc + 4] != b"PK\x06\x07":
+        return None
+    offset = struct.unpack("<Q", tail[loc + 8:loc + 16])[0]
+    try:
+        f.seek(offset)
+        rec = f.read(56)
+    except (OSError, ValueError, OverflowError):
+        return None
+    if len(rec) < 56 or rec[:4] != b"PK\x06\x06":
+        return None
+    return struct.unpack("<Q", rec[32:40])[0]

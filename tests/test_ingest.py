@@ -1,0 +1,661 @@
+"""Ingest: every bundle layout, built on the fly, and a hostile suite that must not hurt."""
+from __future__ import annotations
+
+import bz2
+import gzip
+import io
+import lzma
+import os
+import tarfile
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from loganalyzer import ingest
+from loganalyzer.ingest import Bundle, InputError, Limits, open_bundle
+from loganalyzer.textio import CUT_MARK, iter_lines
+
+try:  # tests/ as a package or as plain folder
+    from .hostile_archives import (SYSLOG, WAAGENT, gzip_bomb_bytes, listing, make_tar, make_zip,
+                                   many_member_tar, nested_zips, tar_special, zip_bomb, zip_bytes)
+except ImportError:
+    from hostile_archives import (SYSLOG, WAAGENT, gzip_bomb_bytes, listing, make_tar, make_zip,
+                                  many_member_tar, nested_zips, tar_special, zip_bomb, zip_bytes)
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+REALCASES = SHARED / "realcases"
+
+# a realistic big log: about 2 MB, compresses 10-30:1 (not a bomb)
+BIG = b"".join(b"2024-03-02T08:00:01.%06dZ INFO ExtHandler ExtHandler line %d of the log\n"
+               % (i * 7919 % 1000000, i) for i in range(25_000))
+HISTORY = zip_bytes({"GoalState.xml": b"<GoalState><Incarnation>3</Incarnation></GoalState>",
+                     "ExtensionsConfig.xml": b"<Extensions/>",
+                     "waagent_status.json": b'{"aggregateStatus": {}}'})
+
+
+def read_all(bundle: Bundle) -> dict[str, bytes]:
+    out = {}
+    for m in bundle.members:
+        with m.open() as s:
+            out[m.path] = s.read()
+    return out
+
+
+def messages(bundle: Bundle) -> str:
+    return "\n".join(f"{p.source}: {p.message}" for p in bundle.problems)
+
+
+@pytest.fixture
+def sandbox(tmp_path):
+    """(work folder, private temp root); afterwards nothing new outside tmp_path, temp emptied."""
+    parent_before = set(os.listdir(tmp_path.parent))
+    work = tmp_path / "work"
+    work.mkdir()
+    private = tmp_path / "private"
+    private.mkdir()
+    yield work, str(private)
+    assert set(os.listdir(tmp_path.parent)) == parent_before
+    assert listing(private) == set(), "the private temp folder was not removed"
+    assert not (tmp_path / "evil").exists() and not Path("/tmp/evil-loganalyzer").exists()
+
+
+def safe_open(path, sandbox_private, limits=None):
+    """open_bundle that may only raise InputError; returns the bundle or the error."""
+    try:
+        return open_bundle(path, limits, tmp_dir=sandbox_private)
+    except InputError as exc:
+        assert "\n" not in str(exc)
+        return exc
+
+
+# ---------------------------------------------------------------------------- layouts
+
+def test_logcollector_zip(sandbox):
+    work, private = sandbox
+    z = make_zip(work / "logs.zip", {
+        "results.txt": b"2024-03-02T08:00:01Z INFO Starting log collection\n",
+        "var/log/waagent.log": WAAGENT,
+        "var/log/waagent.log.1": WAAGENT,
+        "var/log/waagent.log.2.gz": gzip.compress(WAAGENT),
+        "var/log/waagent.log-2024-05-01-1714521601.gz": gzip.compress(WAAGENT),
+        "var/log/syslog": SYSLOG,
+        "var/log/dmesg": b"[0.0] boot\n",
+        "etc/waagent.conf": b"Logs.Verbose=n\n",
+        "var/lib/waagent/history/2024-05-01T10-00-00__3.zip": HISTORY,
+        "truncated_var_log_syslog.1": SYSLOG,
+    })
+    with open_bundle(z, tmp_dir=private) as b:
+        assert b.layout == "logcollector-zip"
+        kinds = {m.path: m.kind for m in b.members}
+        assert kinds["results.txt"] == "results_txt"
+        assert kinds["var/log/waagent.log.2.gz"] == "waagent_log"
+        assert kinds["var/lib/waagent/history/2024-05-01T10-00-00__3.zip/GoalState.xml"] == \
+            "goal_state_xml"
+        assert kinds["truncated_var_log_syslog.1"] == "syslog"
+        assert b.unknown == ["var/log/dmesg"]
+        assert b.nested == ["var/lib/waagent/history/2024-05-01T10-00-00__3.zip"]
+        data = read_all(b)
+        assert data["var/log/waagent.log.2.gz"] == WAAGENT  # transparently decompressed
+        assert data["var/log/waagent.log-2024-05-01-1714521601.gz"] == WAAGENT
+        trunc = next(m for m in b.members if m.path == "truncated_var_log_syslog.1")
+        assert trunc.truncated
+        assert not next(m for m in b.members if m.path == "var/log/syslog").truncated
+        assert b.problems == []
+
+
+def test_member_open_gives_a_fresh_stream_each_time(sandbox):
+    work, private = sandbox
+    z = make_zip(work / "logs.zip", {"var/log/waagent.log": WAAGENT})
+    with open_bundle(z, tmp_dir=private) as b:
+        m = b.members[0]
+        s1, s2 = m.open(), m.open()
+        assert s1.read(10) == WAAGENT[:10]
+        assert s2.read() == WAAGENT
+        assert s1.read() == WAAGENT[10:]
+        s1.close()
+        s2.close()
+
+
+@pytest.mark.parametrize("mode,suffix", [("w:gz", ".tar.gz"), ("w:gz", ".tgz"), ("w:xz", ".tar.xz"),
+                                         ("w:bz2", ".tar.bz2"), ("w", ".tar"),
+                                         ("w:gz", ".upload")])  # magic bytes, not the name
+def test_tar_with_leading_folder(sandbox, mode, suffix):
+    work, private = sandbox
+    t = make_tar(work / f"bundle{suffix}", [
+        ("bundle-123/var/log/waagent.log", WAAGENT),
+        ("bundle-123/var/log/waagent.log.3.gz", gzip.compress(WAAGENT)),
+        ("bundle-123/var/log/messages-20240501.bz2", bz2.compress(SYSLOG)),
+        ("bundle-123/var/log/syslog.1.xz", lzma.compress(SYSLOG)),
+        ("bundle-123/var/lib/waagent/history/2024-05-01T10-00-00__3.zip", HISTORY),
+        ("bundle-123/var/log/boot.log", b"nothing\n"),
+        ("bundle-123/var/log/big.log", BIG),  # spooled to the private folder
+    ], mode=mode)
+    with open_bundle(t, tmp_dir=private) as b:
+        assert b.layout == "tar"
+        data = read_all(b)
+        assert data["bundle-123/var/log/waagent.log.3.gz"] == WAAGENT
+        assert data["bundle-123/var/log/messages-20240501.bz2"] == SYSLOG
+        assert data["bundle-123/var/log/syslog.1.xz"] == SYSLOG
+        assert data["bundle-123/var/log/big.log"] == BIG
+        assert b.problems == []
+        assert ("bundle-123/var/lib/waagent/history/2024-05-01T10-00-00__3.zip/"
+                "waagent_status.json") in data
+        assert b.unknown == ["bundle-123/var/log/boot.log"]
+        assert b.tmpdir is not None and os.path.isdir(b.tmpdir)
+        assert oct(os.stat(b.tmpdir).st_mode & 0o777) == "0o700"
+    assert not os.path.exists(b.tmpdir)
+
+
+def test_logs_zip_inside_uploaded_tar(sandbox):
+    work, private = sandbox
+    inner = zip_bytes({"results.txt": b"x\n", "var/log/waagent.log": WAAGENT,
+                       "var/lib/waagent/history/2024-05-01T10-00-00__1.zip": HISTORY})
+    t = make_tar(work / "case.tar.gz", [("case/logs.zip", inner)])
+    with open_bundle(t, tmp_dir=private) as b:
+        paths = {m.path for m in b.members}
+        assert "case/logs.zip/var/log/waagent.log" in paths
+        assert "case/logs.zip/var/lib/waagent/history/2024-05-01T10-00-00__1.zip/GoalState.xml" \
+            in paths
+        assert b.nested == ["case/logs.zip",
+                            "case/logs.zip/var/lib/waagent/history/2024-05-01T10-00-00__1.zip"]
+
+
+def test_plain_zip_with_leading_folder_and_sniffed_log(sandbox):
+    work, private = sandbox
+    z = make_zip(work / "upload.zip", {"case42/var/log/waagent.log": WAAGENT,
+                                       "case42/notes.txt": b"my notes\n",
+                                       "case42/agent-copy.log": WAAGENT})
+    with open_bundle(z, tmp_dir=private) as b:
+        assert b.layout == "zip"
+        kinds = {m.path: m.kind for m in b.members}
+        assert kinds == {"case42/var/log/waagent.log": "waagent_log",
+                         "case42/agent-copy.log": "waagent_log"}
+        assert b.unknown == ["case42/notes.txt"]
+
+
+def test_directory_bundle(sandbox):
+    work, private = sandbox
+    root = work / "unpacked"
+    (root / "var/log").mkdir(parents=True)
+    (root / "var/log/waagent.log").write_bytes(WAAGENT)
+    (root / "var/log/waagent.log.1.gz").write_bytes(gzip.compress(WAAGENT))
+    (root / "var/lib/waagent/history").mkdir(parents=True)
+    (root / "var/lib/waagent/history/2024-05-01T10-00-00__1.zip").write_bytes(HISTORY)
+    (root / "var/lib/waagent/Certificates.xml").write_bytes(b"<x/>")
+    with open_bundle(root, tmp_dir=private) as b:
+        assert b.layout == "directory"
+        data = read_all(b)
+        assert data["var/log/waagent.log.1.gz"] == WAAGENT
+        assert "var/lib/waagent/history/2024-05-01T10-00-00__1.zip/GoalState.xml" in data
+        assert b.unknown == ["var/lib/waagent/Certificates.xml"]
+        assert b.tmpdir is None  # a folder needs no copies
+
+
+def test_bare_file_and_bare_gz(sandbox):
+    work, private = sandbox
+    f = work / "case011.log"
+    f.write_bytes(WAAGENT)
+    with open_bundle(f, tmp_dir=private) as b:
+        assert b.layout == "file"
+        assert [(m.path, m.kind) for m in b.members] == [("case011.log", "waagent_log")]
+    g = work / "waagent.log.2.gz"
+    g.write_bytes(gzip.compress(WAAGENT))
+    with open_bundle(g, tmp_dir=private) as b:
+        assert b.layout == "file" and b.members[0].kind == "waagent_log"
+        assert read_all(b) == {"waagent.log.2.gz": WAAGENT}
+    s = work / "paste.gz"  # name says nothing: sniffed from the decompressed head
+    s.write_bytes(gzip.compress(SYSLOG * 3))
+    with open_bundle(s, tmp_dir=private) as b:
+        assert b.members[0].kind == "syslog"
+
+
+@pytest.mark.skipif(not REALCASES.exists(), reason="shared/ not available")
+def test_realcases_open_as_bare_files(sandbox):
+    work, private = sandbox
+    for path in sorted(REALCASES.glob("*.log")):
+        with open_bundle(path, tmp_dir=private) as b:
+            assert b.layout == "file" and len(b.members) == 1
+            assert b.members[0].kind in ("waagent_log", "syslog", "vmsnapshot_log")
+            assert read_all(b)[path.name] == path.read_bytes()
+
+
+# ---------------------------------------------------------------------------- errors
+
+def test_missing_input(sandbox):
+    work, private = sandbox
+    with pytest.raises(InputError, match="no such file or directory"):
+        open_bundle(work / "nope.zip", tmp_dir=private)
+
+
+@pytest.mark.parametrize("content", [b"", ])
+def test_empty_file(sandbox, content):
+    work, private = sandbox
+    (work / "empty.log").write_bytes(content)
+    with pytest.raises(InputError, match="empty bundle"):
+        open_bundle(work / "empty.log", tmp_dir=private)
+
+
+def test_empty_archives_and_folder(sandbox):
+    work, private = sandbox
+    make_zip(work / "e.zip", {})
+    make_tar(work / "e.tar.gz", [])
+    (work / "emptydir").mkdir()
+    (work / "e.gz").write_bytes(gzip.compress(b""))
+    for name in ("e.zip", "e.tar.gz", "emptydir", "e.gz"):
+        with pytest.raises(InputError, match="empty bundle"):
+            open_bundle(work / name, tmp_dir=private)
+
+
+def test_binary_garbage_is_refused(sandbox):
+    work, private = sandbox
+    (work / "blob.bin").write_bytes(bytes(range(256)) * 64)
+    with pytest.raises(InputError, match="refusing"):
+        open_bundle(work / "blob.bin", tmp_dir=private)
+
+
+def test_truncated_zip_is_one_line_error(sandbox):
+    work, private = sandbox
+    good = make_zip(work / "good.zip", {"var/log/waagent.log": WAAGENT * 100})
+    (work / "cut.zip").write_bytes(good.read_bytes()[:200])
+    err = safe_open(work / "cut.zip", private)
+    assert isinstance(err, InputError)
+    assert "not a readable archive" in str(err) and "bad zip" in str(err)
+
+
+def test_truncated_tar_gz_keeps_first_members(sandbox):
+    work, private = sandbox
+    noise = os.urandom(3 << 20)  # incompressible, so the cut lands after the first member
+    t = make_tar(work / "full.tar.gz", [("b/var/log/waagent.log", WAAGENT),
+                                        ("b/var/log/syslog", noise),
+                                        ("b/var/log/cloud-init.log", b"x\n")])
+    data = t.read_bytes()
+    (work / "cut.tar.gz").write_bytes(data[:len(data) // 2])
+    with safe_open(work / "cut.tar.gz", private) as b:
+        assert isinstance(b, Bundle)
+        assert b.partial
+        got = read_all(b)
+        assert got["b/var/log/waagent.log"] == WAAGENT
+        assert "truncated" in messages(b) or "corrupt" in messages(b)
+        syslog = next((m for m in b.members if m.path == "b/var/log/syslog"), None)
+        assert syslog is None or syslog.truncated
+
+
+def test_corrupt_tar_is_one_line_error(sandbox):
+    work, private = sandbox
+    (work / "x.tar.gz").write_bytes(gzip.compress(b"\x01" * 2048))
+    err = safe_open(work / "x.tar.gz", private)
+    # not a tar inside the gzip: read as a bare compressed file, refused as binary
+    assert isinstance(err, InputError)
+    block = bytearray(512)
+    block[0:4] = b"name"
+    block[257:262] = b"ustar"
+    block[124:136] = b"99999999999\0"  # a size, but a wrong checksum
+    (work / "y.tar").write_bytes(bytes(block) + b"\0" * 1024)
+    err = safe_open(work / "y.tar", private)
+    assert isinstance(err, InputError) and "bad tar" in str(err)
+
+
+# ---------------------------------------------------------------------------- hostile suite
+
+def test_path_traversal_and_absolute_names_zip(sandbox):
+    work, private = sandbox
+    z = make_zip(work / "evil.zip", {"../evil": b"x", "../../tmp/evil-loganalyzer": b"x",
+                                     "/etc/evil.log": b"x", "a/../../evil.log": b"x",
+                                     "C:\\Windows\\evil.log": b"x",
+                                     "ok/var/log/waagent.log": WAAGENT})
+    with safe_open(z, private) as b:
+        text = messages(b)
+        assert text.count("path traversal") == 3
+        assert text.count("absolute path") == 2
+        assert [m.path for m in b.members] == ["ok/var/log/waagent.log"]
+
+
+def test_path_traversal_links_devices_tar(sandbox):
+    work, private = sandbox
+    t = make_tar(work / "evil.tar.gz", [
+        ("../evil", b"x"),
+        ("/abs/var/log/waagent.log", WAAGENT),
+        tar_special("b/var/log/syslog", tarfile.SYMTYPE, "/etc/shadow"),
+        tar_special("b/var/log/messages", tarfile.LNKTYPE, "/etc/passwd"),
+        tar_special("b/dev/sda", tarfile.BLKTYPE),
+        tar_special("b/dev/tty", tarfile.CHRTYPE),
+        tar_special("b/var/log/kern.log", tarfile.FIFOTYPE),
+        ("b/var/log/waagent.log", WAAGENT),
+    ])
+    with safe_open(t, private) as b:
+        text = messages(b)
+        assert "path traversal" in text and "absolute path" in text
+        assert "symbolic link to '/etc/shadow'" in text
+        assert "hard link to '/etc/passwd'" in text
+        assert "block device" in text and "character device" in text and "fifo" in text
+        assert [m.path for m in b.members] == ["b/var/log/waagent.log"]
+
+
+def test_member_names_cannot_forge_report_lines(sandbox):
+    work, private = sandbox
+    z = make_zip(work / "names.zip", {"../x\nERROR forged line": b"x",
+                                      "var/log/waagent.log": WAAGENT})
+    with safe_open(z, private) as b:
+        assert all("\n" not in p.message and "\n" not in p.source for p in b.problems)
+        assert "forged line" in messages(b)
+
+
+def test_symlink_and_device_members_in_zip(sandbox):
+    work, private = sandbox
+    z = make_zip(work / "links.zip", {"var/log/waagent.log": b"/etc/shadow",
+                                      "var/log/syslog": b"", "var/log/messages": SYSLOG},
+                 modes={"var/log/waagent.log": 0o120777, "var/log/syslog": 0o020644,
+                        "var/log/messages": 0o100644})
+    with safe_open(z, private) as b:
+        text = messages(b)
+        assert "symbolic link" in text and "character device" in text
+        assert [m.path for m in b.members] == ["var/log/messages"]
+
+
+def test_directory_symlinks_loops_and_fifos(sandbox, tmp_path):
+    work, private = sandbox
+    outside = tmp_path / "outside.log"
+    outside.write_bytes(b"secret\n")
+    root = work / "bundle"
+    (root / "var/log").mkdir(parents=True)
+    (root / "var/log/waagent.log").write_bytes(WAAGENT)
+    os.symlink(outside, root / "var/log/syslog")  # file link leading out
+    os.symlink("/etc", root / "etc")  # folder link leading out
+    os.symlink("../..", root / "var/log/loop")  # loop back to the root
+    os.symlink("waagent.log", root / "var/log/waagent.log.1")  # inside: fine
+    os.mkfifo(root / "var/log/messages")  # would block a naive reader
+    start = time.monotonic()
+    with safe_open(root, private) as b:
+        assert time.monotonic() - start < 5
+        text = messages(b)
+        assert "pointing outside the bundle" in text
+        assert "directory loop" in text
+        assert "fifo" in text
+        data = read_all(b)
+        assert set(data) == {"var/log/waagent.log", "var/log/waagent.log.1"}
+        assert data["var/log/waagent.log.1"] == WAAGENT
+        assert b"secret" not in b"".join(data.values())
+
+
+def test_unreadable_file_in_folder_is_a_problem(sandbox, monkeypatch):
+    work, private = sandbox
+    root = work / "bundle"
+    root.mkdir()
+    (root / "waagent.log").write_bytes(WAAGENT)
+    (root / "syslog").write_bytes(SYSLOG)
+    real = ingest._open_regular
+
+    def deny(path):
+        if path.endswith("syslog"):
+            raise PermissionError(13, "Permission denied", path)
+        return real(path)
+
+    monkeypatch.setattr(ingest, "_open_regular", deny)
+    with safe_open(root, private) as b:
+        assert [m.path for m in b.members] == ["waagent.log"]
+        assert "Permission denied" in messages(b)
+
+
+def test_zip_bomb_is_refused_by_ratio(sandbox):
+    work, private = sandbox
+    z = zip_bomb(work / "bomb.zip", 64 << 20)
+    assert z.stat().st_size < 1 << 20
+    with safe_open(z, private) as b:
+        assert b.members == []
+        assert "zip bomb" in messages(b) and "compression ratio" in messages(b)
+
+
+def test_zip_member_over_size_limit_is_cut(sandbox):
+    work, private = sandbox
+    z = make_zip(work / "big.zip", {"var/log/waagent.log": WAAGENT * 100})
+    limits = Limits(max_member_bytes=1000)
+    with safe_open(z, private, limits) as b:
+        m = b.members[0]
+        assert m.truncated
+        assert len(read_all(b)[m.path]) == 1000
+        assert "only the first" in messages(b)
+
+
+def test_gzip_bomb_member_stream_stops(sandbox):
+    work, private = sandbox
+    bomb = gzip_bomb_bytes(64 << 20)
+    z = make_zip(work / "logs.zip", {"var/log/waagent.log.2.gz": bomb})
+    with safe_open(z, private) as b:
+        m = b.members[0]
+        with m.open() as s:
+            got = len(s.read())
+        assert got < 32 << 20
+        assert m.truncated
+        assert "gzip bomb" in messages(b)
+
+
+def test_gzip_bomb_bare_file_and_size_limit(sandbox):
+    work, private = sandbox
+    (work / "waagent.log.gz").write_bytes(gzip_bomb_bytes(16 << 20))
+    with safe_open(work / "waagent.log.gz", private) as b:
+        assert len(read_all(b)["waagent.log.gz"]) < 8 << 20
+        assert "gzip bomb" in messages(b)
+    (work / "zeros.gz").write_bytes(gzip_bomb_bytes(16 << 20, head=b""))
+    err = safe_open(work / "zeros.gz", private)
+    assert isinstance(err, InputError) and "refusing" in str(err)
+    limits = Limits(max_member_bytes=4096, max_ratio=10**9)
+    (work / "w2.log.gz").write_bytes(gzip.compress(WAAGENT * 1000))
+    with safe_open(work / "w2.log.gz", private, limits) as b:
+        assert len(read_all(b)["w2.log.gz"]) == 4096
+        assert "size limit" in messages(b) and b.members[0].truncated
+
+
+def test_tar_gz_bomb_stops_the_stream(sandbox):
+    work, private = sandbox
+    t = work / "bomb.tar.gz"
+    with tarfile.open(t, "w:gz") as tf:
+        ti = tarfile.TarInfo("b/var/log/waagent.log")
+        ti.size = 64 << 20
+        tf.addfile(ti, io.BytesIO(b"\0" * ti.size))
+        tf.addfile(*_entry("b/var/log/syslog", SYSLOG))
+    start = time.monotonic()
+    with safe_open(t, private, Limits(stream_ratio_floor=16 << 20)) as b:
+        assert time.monotonic() - start < 10
+        assert b.partial
+        assert "bomb" in messages(b)
+
+
+def test_zeros_nobody_reads_are_not_a_bomb(sandbox):
+    """A sparse lastlog full of zeros is normal in a tarred /var/log; it is skipped, not fatal."""
+    work, private = sandbox
+    zeros = b"\0" * (40 << 20)
+    t = make_tar(work / "varlog.tar.gz", [("var/log/lastlog", zeros),
+                                           ("var/log/waagent.log", WAAGENT)])
+    z = make_zip(work / "varlog.zip", {"var/log/lastlog": zeros, "var/log/waagent.log": WAAGENT})
+    for bundle in (t, z):
+        with safe_open(bundle, private) as b:
+            assert [m.path for m in b.members] == ["var/log/waagent.log"]
+            assert b.unknown == ["var/log/lastlog"]
+            assert b.problems == [] and not b.partial
+
+
+def _entry(name, data):
+    ti = tarfile.TarInfo(name)
+    ti.size = len(data)
+    return ti, io.BytesIO(data)
+
+
+def test_tar_with_100k_members_is_capped_fast(sandbox):
+    work, private = sandbox
+    t = many_member_tar(work / "many.tar", 100_000)
+    start = time.monotonic()
+    with safe_open(t, private) as b:
+        elapsed = time.monotonic() - start
+        assert elapsed < 15, elapsed  # about 2 s on an idle machine; a quadratic scan takes minutes
+        assert b.partial
+        assert "more than 50000 files" in messages(b)
+        assert len(b.unknown) == 50_000
+
+
+def test_zip_member_cap(sandbox):
+    work, private = sandbox
+    z = make_zip(work / "many.zip", {f"var/log/azure/X/f{i}.log": b"x\n" for i in range(40)})
+    with safe_open(z, private, Limits(max_members=10)) as b:
+        assert len(b.members) == 10 and b.partial
+        assert "more than 10 files" in messages(b)
+
+
+def test_deeply_nested_archives(sandbox):
+    work, private = sandbox
+    data = nested_zips(6, {"var/log/waagent.log": WAAGENT})
+    (work / "deep.zip").write_bytes(data)
+    with safe_open(work / "deep.zip", private) as b:
+        assert b.members == []
+        assert "nested more than 3 levels" in messages(b)
+        assert len(b.nested) == 3
+    (work / "ok.zip").write_bytes(nested_zips(3, {"var/log/waagent.log": WAAGENT}))
+    with safe_open(work / "ok.zip", private) as b:
+        assert [m.kind for m in b.members] == ["waagent_log"]
+
+
+def test_corrupt_nested_archive_is_a_problem(sandbox):
+    work, private = sandbox
+    z = make_zip(work / "logs.zip", {
+        "var/log/waagent.log": WAAGENT,
+        "var/lib/waagent/history/2024-05-01T10-00-00__1.zip": b"PK\x03\x04 broken",
+        "var/lib/waagent/history/2024-05-01T10-00-00__2.zip": b"not an archive",
+    })
+    with safe_open(z, private) as b:
+        assert [m.path for m in b.members] == ["var/log/waagent.log"]
+        text = messages(b)
+        assert "bad zip" in text and "unknown format" in text
+
+
+def test_50mb_single_line(sandbox):
+    work, private = sandbox
+    f = work / "waagent.log"
+    with open(f, "wb") as out:
+        out.write(b"2024-03-02T08:00:01.000001Z INFO Daemon ")
+        out.write(b"A" * (50 << 20))
+    with safe_open(f, private) as b:
+        with b.members[0].open() as s:
+            lines = list(iter_lines(s))
+        assert len(lines) == 1 and lines[0].endswith(CUT_MARK)
+
+
+def test_invalid_utf8_and_nul_bytes(sandbox):
+    work, private = sandbox
+    data = WAAGENT + b"\xff\xfe\x00\x00garbage\xc3\x28\n" + b"\x00" * 5000 + WAAGENT
+    make_zip(work / "logs.zip", {"var/log/waagent.log": data})
+    (work / "case.log").write_bytes(data)
+    for name in ("logs.zip", "case.log"):
+        with safe_open(work / name, private) as b:
+            assert b.members[0].kind == "waagent_log"
+            with b.members[0].open() as s:
+                lines = list(iter_lines(s))
+            assert lines[0].startswith("2024-03-02T08:00:01.000001Z")
+
+
+def test_truncated_gzip_yields_what_decompresses(sandbox):
+    work, private = sandbox
+    body = b"".join(b"2024-03-02T08:00:01.%06dZ INFO Daemon line %d\n" % (i, i)
+                    for i in range(20000))
+    gz = gzip.compress(body)
+    (work / "waagent.log.1.gz").write_bytes(gz[: len(gz) // 2])
+    with safe_open(work / "waagent.log.1.gz", private) as b:
+        got = read_all(b)["waagent.log.1.gz"]
+        assert 0 < len(got) < len(body) and body.startswith(got)
+        assert b.members[0].truncated
+        assert "truncated" in messages(b)
+
+
+def test_corrupt_zip_member_crc(sandbox):
+    work, private = sandbox
+    z = make_zip(work / "logs.zip", {"var/log/waagent.log": WAAGENT * 10})
+    raw = bytearray(z.read_bytes())
+    pos = raw.find(b"var/log/waagent.log") + len("var/log/waagent.log") + 5
+    raw[pos] ^= 0xFF  # flip a byte of the deflated data
+    z.write_bytes(bytes(raw))
+    with safe_open(z, private) as b:
+        read_all(b)
+        assert b.members[0].truncated
+        assert "read error" in messages(b) or "could not be read" in messages(b)
+
+
+def test_oversized_pax_header(sandbox):
+    work, private = sandbox
+    t = work / "pax.tar"
+    with tarfile.open(t, "w", format=tarfile.PAX_FORMAT) as tf:
+        ti, data = _entry("b/var/log/waagent.log", WAAGENT)
+        tf.addfile(ti, data)
+        ti, data = _entry("b/var/log/syslog", SYSLOG)
+        ti.pax_headers = {"comment": "x" * (2 << 20)}
+        tf.addfile(ti, data)
+    with safe_open(t, private) as b:
+        assert [m.path for m in b.members] == ["b/var/log/waagent.log"]
+        assert "oversized" in messages(b)
+
+
+def test_total_size_limit(sandbox):
+    work, private = sandbox
+    z = make_zip(work / "logs.zip", {f"var/log/azure/X/f{i}.log": b"x" * 1000 for i in range(5)})
+    with safe_open(z, private, Limits(max_total_bytes=2500)) as b:
+        assert len(b.members) == 2 and b.partial
+        assert "total size limit" in messages(b)
+
+
+def test_closed_bundle_refuses_open(sandbox):
+    work, private = sandbox
+    f = work / "waagent.log"
+    f.write_bytes(WAAGENT)
+    b = open_bundle(f, tmp_dir=private)
+    b.close()
+    b.close()  # idempotent
+    with pytest.raises(ValueError):
+        b.members[0].open()
+
+
+# ---------------------------------------------------------------------------- properties
+
+PREFIXES = [b"", b"\x1f\x8b\x08\x00", b"PK\x03\x04", b"PK\x05\x06", b"BZh9",
+            b"\xfd7zXZ\x00", b"2024-03-02T08:00:01.000001Z INFO Daemon ", b"<GoalState>",
+            b"\x28\xb5\x2f\xfd"]
+
+
+@given(prefix=st.sampled_from(PREFIXES), body=st.binary(max_size=3000))
+@settings(max_examples=250, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_random_bytes_as_bare_file(tmp_path, prefix, body):
+    f = tmp_path / "input.bin"
+    f.write_bytes(prefix + body)
+    private = tmp_path / "private"
+    private.mkdir(exist_ok=True)
+    try:
+        b = open_bundle(f, tmp_dir=str(private))
+    except InputError as exc:
+        assert str(exc) and "\n" not in str(exc)
+        return
+    with b:
+        read_all(b)
+    assert os.listdir(private) == []
+
+
+@given(data=st.binary(min_size=1, max_size=2000), cut=st.integers(min_value=1, max_value=4000))
+@settings(max_examples=100, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_cut_and_corrupted_archives(tmp_path, data, cut):
+    """Truncated / bit-flipped zips and tar.gz: InputError or a bundle, nothing else."""
+    z = zip_bytes({"var/log/waagent.log": WAAGENT + data, "results.txt": b"x"})
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+        tf.addfile(*_entry("b/var/log/waagent.log", WAAGENT + data))
+    for i, blob in enumerate((z, buf.getvalue())):
+        mangled = bytearray(blob[:cut])
+        if len(mangled) > 40:
+            mangled[len(mangled) // 2] ^= data[0] | 1
+        f = tmp_path / f"in{i}"
+        f.write_bytes(bytes(mangled))
+        try:
+            b = open_bundle(f, tmp_dir=str(tmp_path))
+        except InputError:
+            continue
+        with b:
+            read_all(b)
