@@ -1,0 +1,348 @@
+"""The pattern library: load, validate, match, self-test.
+
+Patterns are data (``patterns/*.toml``, schema in ``patterns/README.md``). Each one names the
+input kinds it applies to, a literal ``hint`` that every matching message must contain (the
+cheap pre-filter that keeps the regex off most lines), and a regex with named groups that runs
+on a record's message. ``python -m loganalyzer.patterns test`` runs every example and
+counter-example through the real parsers.
+"""
+from __future__ import annotations
+
+import hashlib
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import regex
+
+from .model import SEVERITIES, Hit, Record
+from .paths import patterns_dir
+
+try:  # Python 3.11+
+    import tomllib
+except ModuleNotFoundError:  # pragma: no cover - 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
+
+NON_PATTERN_FILES = {"causes.toml", "rules.toml"}
+REDOS_BUDGET_S = 0.05
+REDOS_LINE = 100_000
+
+
+class PatternError(Exception):
+    """A pattern file or entry is invalid; the message names file, line and reason."""
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """One record-level pattern (see ``patterns/README.md``)."""
+
+    id: str
+    regex: str
+    severity: str
+    inputs: tuple[str, ...] = ()
+    levels: tuple[str, ...] = ()
+    hint: tuple[str, ...] = ()
+    causes: tuple[str, ...] = ()
+    benign: bool = False
+    description: str = ""
+    examples: tuple[str, ...] = ()
+    counter_examples: tuple[str, ...] = ()
+    source: str = ""
+    file: str = ""
+    line: int = 0
+    compiled: regex.Pattern = field(default=None, repr=False, compare=False)  # type: ignore[assignment]
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}"
+
+    def search(self, message: str) -> dict[str, str] | None:
+        """Named groups of the first match in ``message`` (empty dict when none), or None."""
+        if self.hint and not any(h in message for h in self.hint):
+            return None
+        m = self.compiled.search(message)
+        if m is None:
+            return None
+        return {k: v for k, v in m.groupdict().items() if v is not None}
+
+
+@dataclass
+class Library:
+    """All patterns, indexed by input kind for matching."""
+
+    patterns: list[Pattern]
+    version: str
+    files: list[str]
+    _by_kind: dict[str, list[Pattern]] = field(default_factory=dict, repr=False)
+    _any_kind: list[Pattern] = field(default_factory=list, repr=False)
+    _by_id: dict[str, Pattern] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self._by_id = {p.id: p for p in self.patterns}
+        for p in self.patterns:
+            if p.inputs:
+                for kind in p.inputs:
+                    self._by_kind.setdefault(kind, []).append(p)
+            else:
+                self._any_kind.append(p)
+
+    def get(self, pattern_id: str) -> Pattern | None:
+        return self._by_id.get(pattern_id)
+
+    def get_fast(self, pattern_id: str) -> Pattern:
+        return self._by_id[pattern_id]
+
+    def for_kind(self, kind: str) -> list[Pattern]:
+        return self._by_kind.get(kind, []) + self._any_kind
+
+    def match(self, record: Record) -> list[Hit]:
+        """Every pattern that matches ``record`` (usually none)."""
+        hits: list[Hit] = []
+        message = record.message
+        level = record.level
+        for p in self._by_kind.get(record.kind, ()):
+            if p.levels and level is not None and level not in p.levels:
+                continue
+            groups = p.search(message)
+            if groups is not None:
+                hits.append(Hit(p.id, record, groups))
+        for p in self._any_kind:
+            if p.levels and level is not None and level not in p.levels:
+                continue
+            groups = p.search(message)
+            if groups is not None:
+                hits.append(Hit(p.id, record, groups))
+        return hits
+
+
+def _as_tuple(value, name: str, where: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise PatternError(f"{where}: '{name}' must be a string or a list of strings")
+
+
+def _entry_lines(text: str) -> dict[str, int]:
+    """Line number of each ``id = "..."`` in a TOML file (tomllib keeps no positions)."""
+    lines: dict[str, int] = {}
+    for no, line in enumerate(text.splitlines(), 1):
+        s = line.strip()
+        if s.startswith("id") and "=" in s:
+            key, _, val = s.partition("=")
+            if key.strip() == "id":
+                lines.setdefault(val.strip().strip("'\""), no)
+    return lines
+
+
+def _toml_error_line(exc: Exception) -> str:
+    msg = str(exc)
+    return msg
+
+
+def load_file(path: Path) -> list[Pattern]:
+    """Patterns of one TOML file; raises PatternError naming file, line and reason."""
+    name = path.name
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PatternError(f"{path}: cannot read: {exc}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise PatternError(f"{path}: TOML syntax error: {_toml_error_line(exc)}") from None
+    entries = data.get("pattern", [])
+    if not isinstance(entries, list):
+        raise PatternError(f"{path}: 'pattern' must be an array of tables ([[pattern]])")
+    lines = _entry_lines(text)
+    out: list[Pattern] = []
+    for i, entry in enumerate(entries):
+        pid = entry.get("id") if isinstance(entry, dict) else None
+        line = lines.get(pid, 0) if isinstance(pid, str) else 0
+        where = f"{path}:{line}" if line else f"{path}: pattern #{i + 1}"
+        if not isinstance(pid, str) or not pid:
+            raise PatternError(f"{where}: missing 'id'")
+        rx = entry.get("regex")
+        if not isinstance(rx, str) or not rx:
+            raise PatternError(f"{where}: pattern {pid}: missing 'regex'")
+        try:
+            compiled = regex.compile(rx)
+        except regex.error as exc:
+            raise PatternError(f"{where}: pattern {pid}: invalid regex: {exc}") from None
+        severity = entry.get("severity", "info")
+        if severity not in SEVERITIES:
+            raise PatternError(f"{where}: pattern {pid}: severity must be one of {', '.join(SEVERITIES)}")
+        benign = entry.get("benign", False)
+        if not isinstance(benign, bool):
+            raise PatternError(f"{where}: pattern {pid}: 'benign' must be true or false")
+        unknown = set(entry) - {"id", "regex", "severity", "inputs", "levels", "hint", "causes", "benign",
+                                "description", "examples", "counter_examples", "source"}
+        if unknown:
+            raise PatternError(f"{where}: pattern {pid}: unknown keys {sorted(unknown)}")
+        out.append(Pattern(
+            id=pid, regex=rx, severity=severity,
+            inputs=_as_tuple(entry.get("inputs"), "inputs", where),
+            levels=_as_tuple(entry.get("levels"), "levels", where),
+            hint=_as_tuple(entry.get("hint"), "hint", where),
+            causes=_as_tuple(entry.get("causes"), "causes", where),
+            benign=benign,
+            description=str(entry.get("description", "")),
+            examples=_as_tuple(entry.get("examples"), "examples", where),
+            counter_examples=_as_tuple(entry.get("counter_examples"), "counter_examples", where),
+            source=str(entry.get("source", "")),
+            file=name, line=line, compiled=compiled,
+        ))
+    return out
+
+
+def pattern_files(directory: Path) -> list[Path]:
+    return sorted(p for p in directory.glob("*.toml") if p.name not in NON_PATTERN_FILES)
+
+
+def load_library(extra: Path | None = None, builtin: bool = True) -> Library:
+    """The built-in library, with ``extra``'s patterns merged over it (same ID replaces)."""
+    files: list[Path] = []
+    if builtin:
+        files += pattern_files(patterns_dir())
+    if extra is not None:
+        extra = Path(extra)
+        if not extra.is_dir():
+            raise PatternError(f"{extra}: not a directory of pattern files")
+        files += pattern_files(extra)
+    merged: dict[str, Pattern] = {}
+    seen_in: dict[str, str] = {}
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+        builtin_file = builtin and path.parent == patterns_dir()
+        for p in load_file(path):
+            if p.id in merged and seen_in[p.id] == str(path.parent):
+                raise PatternError(f"{path}:{p.line}: duplicate pattern id {p.id} "
+                                   f"(also at {merged[p.id].where})")
+            if p.id in merged and builtin_file:
+                raise PatternError(f"{path}:{p.line}: duplicate pattern id {p.id}")
+            merged[p.id] = p
+            seen_in[p.id] = str(path.parent)
+    return Library(patterns=list(merged.values()), version=digest.hexdigest()[:12],
+                   files=[str(f) for f in files])
+
+
+# --- self-test ------------------------------------------------------------------------------
+
+@dataclass
+class TestFailure:
+    pattern: str
+    where: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.pattern}: {self.reason}"
+
+
+def example_messages(pattern: Pattern, line: str) -> list[tuple[str | None, str]]:
+    """(level, message) of the records an example line parses into, with the pattern's first input kind."""
+    from . import parsers
+    parsers.load_all()
+    kind = pattern.inputs[0] if pattern.inputs else "waagent_log"
+    parse = parsers.TEXT_PARSERS.get(kind) or parsers.TEXT_PARSERS.get("waagent_log")
+    if parse is None:
+        return [(None, line)]
+    ctx = parsers.ParseContext()
+    out = [(r.level, r.message) for r in parse(iter(line.split("\n")), "example", ctx)]
+    return out or [(None, line)]
+
+
+def _matches(pattern: Pattern, line: str) -> bool:
+    for level, message in example_messages(pattern, line):
+        if pattern.levels and level is not None and level not in pattern.levels:
+            continue
+        if pattern.search(message) is not None:
+            return True
+    return False
+
+
+def adversarial_lines(pattern: Pattern) -> Iterator[str]:
+    """Long inputs that make a backtracking regex slow if it can be slow."""
+    seeds = list(pattern.examples[:2]) + list(pattern.hint[:1]) + ["a", " ", "1.", "[x] "]
+    for seed in seeds:
+        seed = seed or "a"
+        yield (seed * (REDOS_LINE // max(1, len(seed)) + 1))[:REDOS_LINE]
+    yield ("a" * 40 + " ") * (REDOS_LINE // 41)
+    yield "".join(pattern.hint) + "x" * REDOS_LINE
+
+
+def check_pattern(pattern: Pattern) -> list[TestFailure]:
+    """Every example matches, no counter-example does, hints are required, regex is fast."""
+    fails: list[TestFailure] = []
+
+    def fail(reason: str) -> None:
+        fails.append(TestFailure(pattern.id, pattern.where, reason))
+
+    if not pattern.examples:
+        fail("has no example")
+    if not pattern.counter_examples:
+        fail("has no counter-example")
+    for ex in pattern.examples:
+        if not _matches(pattern, ex):
+            fail(f"example does not match: {ex[:160]!r}")
+        elif pattern.hint:
+            msgs = [m for _, m in example_messages(pattern, ex)]
+            if not any(pattern.compiled.search(m) and any(h in m for h in pattern.hint) for m in msgs):
+                fail(f"no hint literal occurs in example: {ex[:120]!r}")
+    for ex in pattern.counter_examples:
+        if _matches(pattern, ex):
+            fail(f"counter-example matches: {ex[:160]!r}")
+    for text in adversarial_lines(pattern):
+        try:
+            pattern.compiled.search(text, timeout=REDOS_BUDGET_S)
+        except TimeoutError:
+            fail(f"regex takes more than {REDOS_BUDGET_S * 1000:.0f} ms on a {len(text)} character line")
+            break
+    return fails
+
+
+def test_library(library: Library, known_causes: Iterable[str] | None = None) -> list[TestFailure]:
+    from .inputs import KINDS
+    fails: list[TestFailure] = []
+    causes = set(known_causes) if known_causes is not None else None
+    for p in library.patterns:
+        for kind in p.inputs:
+            if kind not in KINDS:
+                fails.append(TestFailure(p.id, p.where, f"unknown input kind {kind!r}"))
+        if causes is not None:
+            for c in p.causes:
+                if c not in causes:
+                    fails.append(TestFailure(p.id, p.where, f"unknown cause {c!r}"))
+        if p.benign and p.severity != "info":
+            fails.append(TestFailure(p.id, p.where, "benign patterns must have severity info"))
+        fails.extend(check_pattern(p))
+    return fails
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m loganalyzer.patterns test [DIR]``: run every example of the library."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] != "test":
+        print("usage: python -m loganalyzer.patterns test [EXTRA_DIR]", file=sys.stderr)
+        return 2
+    extra = Path(args[1]) if len(args) > 1 else None
+    try:
+        lib = load_library(extra)
+    except PatternError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    from .causes import load_causes
+    fails = test_library(lib, load_causes().keys())
+    for f in fails:
+        print(f)
+    ex = sum(len(p.examples) + len(p.counter_examples) for p in lib.patterns)
+    print(f"{len(lib.patterns)} patterns, {ex} examples: {len(fails)} failures")
+    return 1 if fails else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,99 @@
+"""The unknown residue: WARNING/ERROR records no pattern explains, grouped into templates.
+
+A small Drain-style miner: the first line of each message is masked (GUIDs, URLs, paths,
+versions, hex, numbers, quoted strings), tokenised, and put in the group of the same length
+whose template shares most tokens (similarity >= ``threshold``); differing tokens become
+``<*>``. Shown so a pattern author sees what to add next; never used to name a cause.
+
+    >>> m = ResidueMiner()
+    >>> m.add_text("Failed to open /var/lib/x 12 times")
+    >>> m.add_text("Failed to open /etc/y 3 times")
+    >>> [t.template for t in m.templates()]
+    ['Failed to open <path> <num> times']
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import regex
+
+from .model import Evidence, Record, Template
+from .redact import redact
+
+_MASKS = [
+    (regex.compile(r"https?://\S+"), "<url>"),
+    (regex.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"), "<guid>"),
+    (regex.compile(r"(?<![\w.])(?:/[\w.@%+-]+)+/?"), "<path>"),
+    (regex.compile(r"\b\d+(?:\.\d+){1,3}\b"), "<ver>"),
+    (regex.compile(r"\b0x[0-9a-fA-F]+\b|\b[0-9a-fA-F]{16,}\b"), "<hex>"),
+    (regex.compile(r"'[^'\n]{0,200}'|\"[^\"\n]{0,200}\""), "<str>"),
+    (regex.compile(r"(?<![A-Za-z])-?\d+(?![A-Za-z])"), "<num>"),
+]
+MAX_TOKENS = 40
+
+
+def mask(text: str) -> str:
+    """The message's first line with variable parts replaced by placeholders."""
+    line = text.split("\n", 1)[0][:2000]
+    for rx, repl in _MASKS:
+        line = rx.sub(repl, line)
+    return line
+
+
+@dataclass
+class _Group:
+    tokens: list[str]
+    count: int = 0
+    example: Evidence | None = None
+    level: str | None = None
+    first: datetime | None = None
+    last: datetime | None = None
+
+
+@dataclass
+class ResidueMiner:
+    threshold: float = 0.6
+    max_groups: int = 2000
+    _groups: dict[int, list[_Group]] = field(default_factory=dict)
+    dropped: int = 0
+
+    def add(self, record: Record) -> None:
+        text = record.raw or record.message
+        self._add(record.message, record.level, Evidence(record.source, record.line,
+                                                          redact(text.split("\n", 1)[0][:400]), record.ts),
+                  record.ts)
+
+    def add_text(self, message: str) -> None:
+        self._add(message, None, Evidence("-", None, message[:400]), None)
+
+    def _add(self, message: str, level: str | None, example: Evidence, ts: datetime | None) -> None:
+        tokens = mask(message).split()[:MAX_TOKENS]
+        if not tokens:
+            return
+        bucket = self._groups.setdefault(len(tokens), [])
+        best, best_sim = None, 0.0
+        for g in bucket:
+            same = sum(1 for a, b in zip(g.tokens, tokens) if a == b or a == "<*>")
+            sim = same / len(tokens)
+            if sim > best_sim:
+                best, best_sim = g, sim
+        if best is None or best_sim < self.threshold:
+            if sum(len(b) for b in self._groups.values()) >= self.max_groups:
+                self.dropped += 1
+                return
+            best = _Group(tokens=list(tokens), example=example, level=level)
+            bucket.append(best)
+        else:
+            best.tokens = [a if a == b else "<*>" for a, b in zip(best.tokens, tokens)]
+        best.count += 1
+        if ts is not None:
+            best.first = ts if best.first is None or ts < best.first else best.first
+            best.last = ts if best.last is None or ts > best.last else best.last
+
+    def templates(self, limit: int | None = None) -> list[Template]:
+        groups = [g for b in self._groups.values() for g in b]
+        groups.sort(key=lambda g: -g.count)
+        out = [Template(" ".join(g.tokens), g.count, g.example, g.level, g.first, g.last)
+               for g in groups if g.example is not None]
+        return out[:limit] if limit else out

@@ -1,0 +1,595 @@
+"""From pattern hits and facts to ranked findings.
+
+The rules are data (``patterns/rules.toml``):
+
+* ``[[threshold]]`` — hits of some patterns only count when frequent enough (``min_count``
+  within ``window``); below that they are noise (one ResourceGone is noise, an hour of them
+  is not).
+* ``[[route]]`` — send a pattern's hits to another cause depending on a captured field (an
+  extension failure of VMSnapshotLinux is ``extension-load-failure``).
+* ``[[explains]]`` — a cause that explains others ranks them below itself.
+* ``[[fact]]`` — rules over facts and absences (versions, config keys, DHCP option 245,
+  silence before collection), each with the inputs it needs; without them the rule is
+  reported as not evaluable, never as passed.
+
+Everything that supports a cause is gathered in a :class:`Support`; confidence grows with the
+strength (pattern severity) and amount (count, distinct patterns) of the support.
+"""
+from __future__ import annotations
+
+import fnmatch
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Callable
+
+import regex
+
+from .model import (Evidence, Facts, Finding, InputFile, NoiseCount, NotEvaluable, Record,
+                    severity_rank)
+from .paths import patterns_dir
+from .patterns import Library, Pattern
+from .redact import redact
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # pragma: no cover
+    import tomli as tomllib  # type: ignore[no-redef]
+
+SEVERITY_WEIGHT = {"info": 0.15, "warning": 0.35, "error": 0.65, "critical": 0.85}
+MAX_EVIDENCE = 5
+SAMPLES = 6  # evidence samples kept per (pattern, cause): first and last few
+
+
+class RuleError(Exception):
+    """rules.toml is invalid (message names file and reason)."""
+
+
+def parse_duration(text: str | None) -> timedelta | None:
+    """``"90s"``, ``"10m"``, ``"6h"``, ``"2d"`` -> timedelta; None passes through."""
+    if text is None:
+        return None
+    m = regex.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", str(text))
+    if not m:
+        raise ValueError(f"not a duration: {text!r} (use e.g. 90s, 10m, 6h, 2d)")
+    n = float(m.group(1))
+    unit = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[m.group(2)]
+    return timedelta(seconds=n * unit)
+
+
+def version_tuple(text: str | None) -> tuple[int, ...] | None:
+    if not text:
+        return None
+    m = regex.match(r"(\d+(?:\.\d+)*)", text.strip())
+    if not m:
+        return None
+    return tuple(int(x) for x in m.group(1).split("."))
+
+
+# --- support collected while records stream by ------------------------------------------------
+
+@dataclass
+class Sample:
+    record_file: str
+    line: int | None
+    text: str
+    ts: datetime | None
+    groups: dict[str, str]
+
+
+@dataclass
+class PatternStats:
+    """Hits of one pattern for one cause: count, times, a few samples, captured values."""
+
+    pattern: Pattern
+    count: int = 0
+    times: list[float] = field(default_factory=list)
+    first: datetime | None = None
+    last: datetime | None = None
+    head: list[Sample] = field(default_factory=list)
+    tail: list[Sample] = field(default_factory=list)
+    values: dict[str, Counter] = field(default_factory=dict)
+    partial: bool = False
+
+    def add(self, record: Record, groups: dict[str, str], partial: bool) -> None:
+        self.count += 1
+        ts = record.ts
+        if ts is not None:
+            self.times.append(ts.timestamp())
+            if self.first is None or ts < self.first:
+                self.first = ts
+            if self.last is None or ts > self.last:
+                self.last = ts
+        sample = Sample(record.source, record.line, evidence_text(record), ts, groups)
+        if len(self.head) < SAMPLES // 2:
+            self.head.append(sample)
+        else:
+            self.tail.append(sample)
+            if len(self.tail) > SAMPLES // 2:
+                self.tail.pop(0)
+        for k, v in groups.items():
+            if len(v) <= 200:
+                self.values.setdefault(k, Counter())[v] += 1
+        self.partial = self.partial or partial
+
+    @property
+    def samples(self) -> list[Sample]:
+        return self.head + self.tail
+
+
+def evidence_text(record: Record, limit: int = 400) -> str:
+    text = record.raw or record.message
+    if not record.raw and "\n" in text:
+        text = text.split("\n", 1)[0]
+    if len(text) > limit:
+        text = text[:limit] + " ..."
+    return redact(text)
+
+
+# --- rule definitions ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Threshold:
+    patterns: tuple[str, ...]
+    min_count: int
+    window: timedelta | None
+
+    def applies(self, pattern_id: str) -> bool:
+        return any(fnmatch.fnmatchcase(pattern_id, g) for g in self.patterns)
+
+
+@dataclass(frozen=True)
+class Route:
+    patterns: tuple[str, ...]
+    fields: tuple[str, ...]
+    match: regex.Pattern
+    add: tuple[str, ...]
+    remove: tuple[str, ...]
+
+    def causes_for(self, pattern: Pattern, record: Record, groups: dict[str, str],
+                   causes: set[str]) -> None:
+        if not pattern.causes or not any(fnmatch.fnmatchcase(pattern.id, g) for g in self.patterns):
+            return
+        for f in self.fields:
+            if f == "prefix":
+                value = record.prefix or ""
+            elif f == "source":
+                value = record.source
+            elif f == "message":
+                value = record.message
+            else:
+                value = groups.get(f, "")
+            if value and self.match.search(value):
+                causes.difference_update(self.remove)
+                causes.update(self.add)
+                return
+
+
+@dataclass(frozen=True)
+class FactRule:
+    id: str
+    type: str
+    cause: str
+    params: dict[str, Any]
+
+
+@dataclass
+class RuleSet:
+    thresholds: list[Threshold]
+    routes: list[Route]
+    explains: dict[str, tuple[str, ...]]
+    facts: list[FactRule]
+
+    def threshold_for(self, pattern_id: str) -> Threshold | None:
+        for t in self.thresholds:
+            if t.applies(pattern_id):
+                return t
+        return None
+
+    def referenced_patterns(self) -> set[str]:
+        refs: set[str] = set()
+        for t in self.thresholds:
+            refs.update(t.patterns)
+        for r in self.routes:
+            refs.update(r.patterns)
+        for fr in self.facts:
+            refs.update(fr.params.get("patterns", []))
+        return refs
+
+
+def load_rules(path: Path | None = None) -> RuleSet:
+    path = path or patterns_dir() / "rules.toml"
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return RuleSet([], [], {}, [])
+    except tomllib.TOMLDecodeError as exc:
+        raise RuleError(f"{path}: TOML syntax error: {exc}") from None
+    try:
+        thresholds = [Threshold(tuple(t["patterns"]), int(t.get("min_count", 1)),
+                                parse_duration(t.get("window")))
+                      for t in data.get("threshold", [])]
+        routes = [Route(tuple(r["patterns"]), tuple(r.get("fields", ["ext", "prefix"])),
+                        regex.compile(r["match"]), tuple(r.get("add", [])), tuple(r.get("remove", [])))
+                  for r in data.get("route", [])]
+        explains = {e["cause"]: tuple(e["explains"]) for e in data.get("explains", [])}
+        facts = []
+        for f in data.get("fact", []):
+            params = {k: v for k, v in f.items() if k not in ("id", "type", "cause")}
+            if f["type"] not in FACT_RULES:
+                raise RuleError(f"{path}: fact rule {f['id']}: unknown type {f['type']!r}")
+            facts.append(FactRule(f["id"], f["type"], f["cause"], params))
+    except (KeyError, TypeError, ValueError, regex.error) as exc:
+        raise RuleError(f"{path}: invalid rule: {exc}") from None
+    return RuleSet(thresholds, routes, explains, facts)
+
+
+# --- fact rules -------------------------------------------------------------------------------
+
+@dataclass
+class Context:
+    """What fact rules may look at."""
+
+    facts: Facts
+    inputs: list[InputFile]
+    stats: dict[tuple[str, str], PatternStats]  # (cause, pattern id) -> stats
+    pattern_counts: Counter  # pattern id -> hits (any cause, benign included)
+    pattern_samples: dict[str, Sample]  # pattern id -> first sample
+    kinds: Counter  # input kind -> number of records read
+    eras: Counter  # waagent_log era -> records
+    last_agent_ts: datetime | None
+    ordinal: dict[str, int] = field(default_factory=dict)  # records per source
+    last_pos: dict[tuple[str, str], int] = field(default_factory=dict)  # (pattern, source) -> last ordinal
+
+
+@dataclass
+class FactResult:
+    fired: bool
+    confidence: float = 0.0
+    summary: str = ""
+    evidence: list[Evidence] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+    not_evaluable: str | None = None
+    severity: str | None = None
+    first: datetime | None = None
+    last: datetime | None = None
+
+
+def _has_kind(ctx: Context, *kinds: str) -> bool:
+    return any(i.kind in kinds and i.status == "read" for i in ctx.inputs)
+
+
+def _input_evidence(ctx: Context, kind: str, text: str) -> list[Evidence]:
+    for i in ctx.inputs:
+        if i.kind == kind:
+            return [Evidence(file=i.path, line=None, text=redact(text))]
+    return []
+
+
+def fact_agent_version_below(rule: FactRule, ctx: Context) -> FactResult:
+    """The agent that processes extensions is older than the documented minimum."""
+    minimum = version_tuple(rule.params.get("minimum", "2.2.53.1"))
+    f = ctx.facts
+    candidates = [(f.agent_goal_state_version, "goal-state agent"),
+                  (f.agent_daemon_version, "daemon")]
+    version, who = next(((v, w) for v, w in candidates if v), (None, None))
+    if version is None:
+        legacy = ctx.eras.get("E0", 0)
+        total = sum(ctx.eras.values())
+        if legacy and legacy >= 0.5 * total:
+            return FactResult(True, rule.params.get("legacy_confidence", 0.4),
+                              "waagent.log is written in the legacy 2.0.x format (no version banner)",
+                              details={"agent_version": "2.0.x (legacy format)"}, severity="warning")
+        return FactResult(False, not_evaluable="no agent version banner in the bundle")
+    vt = version_tuple(version)
+    if vt is None or minimum is None or vt >= minimum:
+        return FactResult(False)
+    minimum_text = ".".join(map(str, minimum))
+    auto = ctx.facts.config.get("AutoUpdate.Enabled") or ctx.facts.config.get("AutoUpdate.UpdateToLatestVersion")
+    summary = f"{who} version {version} is below the supported minimum {minimum_text}"
+    conf = rule.params.get("confidence", 0.45)
+    severity = "warning"
+    if auto and auto.strip().lower().startswith("n"):
+        summary += "; auto-update is disabled in waagent.conf"
+        conf = min(0.95, conf + 0.25)
+        severity = "error"
+    ev = []
+    for pid in ("start.exthandler", "start.daemon"):
+        s = ctx.pattern_samples.get(pid)
+        if s:
+            ev.append(Evidence(s.record_file, s.line, s.text, s.ts, pid))
+    return FactResult(True, conf, summary, ev, {"agent_version": version, "minimum": minimum_text},
+                      severity=severity)
+
+
+def fact_config_value(rule: FactRule, ctx: Context) -> FactResult:
+    """A waagent.conf key has a value that breaks backups."""
+    if not _has_kind(ctx, "waagent_conf"):
+        return FactResult(False, not_evaluable="no /etc/waagent.conf in the bundle")
+    key = rule.params["key"]
+    value = ctx.facts.config.get(key)
+    if value is None:
+        return FactResult(False)
+    values = [v.lower() for v in rule.params.get("values", [])]
+    norm = value.strip().strip('"').lower()
+    if values and norm not in values:
+        return FactResult(False)
+    return FactResult(True, rule.params.get("confidence", 0.9), f"waagent.conf sets {key}={value}",
+                      _input_evidence(ctx, "waagent_conf", f"{key}={value}"), {"key": key, "value": value})
+
+
+def fact_config_present(rule: FactRule, ctx: Context) -> FactResult:
+    """A waagent.conf key is set at all (e.g. HttpProxy.Host) and supporting hits exist."""
+    if not _has_kind(ctx, "waagent_conf"):
+        return FactResult(False, not_evaluable="no /etc/waagent.conf in the bundle")
+    keys = rule.params["keys"]
+    set_keys = {k: ctx.facts.config[k] for k in keys
+                if ctx.facts.config.get(k) and ctx.facts.config[k].strip().lower() not in ("none", "")}
+    if not set_keys:
+        return FactResult(False)
+    needed = rule.params.get("patterns", [])
+    support = sum(n for pid, n in ctx.pattern_counts.items()
+                  if any(fnmatch.fnmatchcase(pid, g) for g in needed))
+    if needed and support < rule.params.get("min_support", 1):
+        return FactResult(False)
+    text = ", ".join(f"{k}={v}" for k, v in set_keys.items())
+    return FactResult(True, rule.params.get("confidence", 0.7), f"waagent.conf sets {text}",
+                      _input_evidence(ctx, "waagent_conf", text), {"config": set_keys})
+
+
+def fact_lease_missing_245(rule: FactRule, ctx: Context) -> FactResult:
+    """DHCP leases exist but none carries option 245 (the WireServer address)."""
+    leases = ctx.facts.leases
+    dhcp_lines = sum(n for pid, n in ctx.pattern_counts.items()
+                     if any(fnmatch.fnmatchcase(pid, g) for g in rule.params.get("patterns", [])))
+    if not leases and not dhcp_lines:
+        return FactResult(False, not_evaluable="needs a DHCP lease file or the agent's DHCP lines; the bundle has neither")
+    if leases and any(lease.has_245 for lease in leases):
+        return FactResult(False)
+    if leases:
+        ev = [Evidence(lease.source, None, "lease without option unknown-245") for lease in leases[:3]]
+        return FactResult(True, rule.params.get("confidence", 0.8),
+                          f"{len(leases)} DHCP lease(s) without option 245", ev,
+                          {"leases": len(leases)})
+    return FactResult(False)
+
+
+def fact_agent_silent(rule: FactRule, ctx: Context) -> FactResult:
+    """No agent activity in the hours before the bundle was collected."""
+    f = ctx.facts
+    if f.collection_time is None or f.collection_time_source != "results.txt":
+        return FactResult(False, not_evaluable="collection time unknown (no results.txt)")
+    if ctx.last_agent_ts is None:
+        if ctx.kinds.get("waagent_log", 0) == 0:
+            return FactResult(False, not_evaluable="no waagent.log in the bundle")
+        return FactResult(False)
+    gap = f.collection_time - ctx.last_agent_ts
+    hours = parse_duration(rule.params.get("silence", "6h"))
+    if hours is None or gap < hours:
+        return FactResult(False)
+    return FactResult(True, rule.params.get("confidence", 0.7),
+                      f"the agent wrote nothing for {gap.total_seconds() / 3600:.1f} h before collection",
+                      details={"silent_hours": round(gap.total_seconds() / 3600, 1)},
+                      first=ctx.last_agent_ts, last=f.collection_time)
+
+
+def fact_extension_status(rule: FactRule, ctx: Context) -> FactResult:
+    """An extension's last status (code / extErrorCode) is one of the listed failure codes."""
+    name_rx = regex.compile(rule.params.get("extension", "."))
+    codes = {str(c) for c in rule.params.get("codes", [])}
+    names = {str(n) for n in rule.params.get("error_names", [])}
+    ext_facts = [e for n, e in ctx.facts.extensions.items() if name_rx.search(n)]
+    if not ext_facts:
+        return FactResult(False, not_evaluable="no status of the extension in the bundle")
+    for e in ext_facts:
+        values = {str(e.code or ""), str(e.ext_error_code or "")}
+        if values & codes or any(n and n in v for n in names for v in values):
+            text = f"{e.name} {e.version or ''} status={e.status} code={e.code} extErrorCode={e.ext_error_code}"
+            ev = [Evidence(e.sources[-1] if e.sources else e.name, None, redact(text), e.status_time)]
+            return FactResult(True, rule.params.get("confidence", 0.8),
+                              f"{e.name} reports code {e.code}"
+                              + (f" ({e.ext_error_code})" if e.ext_error_code else ""),
+                              ev, {"extension": e.name, "version": e.version, "code": e.code,
+                                   "ext_error_code": e.ext_error_code},
+                              first=e.status_time, last=e.status_time)
+    return FactResult(False)
+
+
+def fact_handler_not_ready(rule: FactRule, ctx: Context) -> FactResult:
+    """An extension handler is NotReady / failed to install (HandlerStatus, waagent_status.json)."""
+    name_rx = regex.compile(rule.params.get("extension", "."))
+    for n, e in ctx.facts.extensions.items():
+        if not name_rx.search(n):
+            continue
+        if (e.handler_status or "").lower() == "notready" or (e.handler_state or "").lower() == "failedupgrade":
+            text = f"{n} {e.version or ''} handler status {e.handler_status} state {e.handler_state}"
+            ev = [Evidence(e.sources[-1] if e.sources else n, None, redact(text))]
+            return FactResult(True, rule.params.get("confidence", 0.6),
+                              f"{n} handler is {e.handler_status or e.handler_state}", ev,
+                              {"extension": n, "version": e.version})
+    return FactResult(False)
+
+
+def fact_sequence_open(rule: FactRule, ctx: Context) -> FactResult:
+    """A file ends soon after an 'open' marker with no 'close' marker after it (a hang)."""
+    opens = rule.params.get("open", [])
+    closes = rule.params.get("close", [])
+    tail = int(rule.params.get("within", 10))
+
+    def last(globs: list[str], source: str) -> int:
+        return max((n for (pid, src), n in ctx.last_pos.items()
+                    if src == source and any(fnmatch.fnmatchcase(pid, g) for g in globs)), default=0)
+
+    sources = {src for (pid, src) in ctx.last_pos if any(fnmatch.fnmatchcase(pid, g) for g in opens)}
+    for source in sorted(sources):
+        o, c, end = last(opens, source), last(closes, source), ctx.ordinal.get(source, 0)
+        if o > c and end - o < tail:
+            sample = next((ctx.pattern_samples[p] for p in ctx.pattern_samples
+                           if any(fnmatch.fnmatchcase(p, g) for g in opens)
+                           and ctx.pattern_samples[p].record_file == source), None)
+            ev = [Evidence(sample.record_file, sample.line, sample.text, sample.ts)] if sample else []
+            return FactResult(True, rule.params.get("confidence", 0.5),
+                              rule.params.get("summary", "the log ends inside an unfinished operation")
+                              + f" ({source}, {end - o} record(s) after the last marker)", ev,
+                              {"source": source}, first=sample.ts if sample else None)
+    return FactResult(False)
+
+
+FACT_RULES: dict[str, Callable[[FactRule, Context], FactResult]] = {
+    "agent_version_below": fact_agent_version_below,
+    "config_value": fact_config_value,
+    "config_present": fact_config_present,
+    "lease_missing_245": fact_lease_missing_245,
+    "agent_silent": fact_agent_silent,
+    "extension_status": fact_extension_status,
+    "handler_not_ready": fact_handler_not_ready,
+    "sequence_open": fact_sequence_open,
+}
+
+
+# --- evaluation ---------------------------------------------------------------------------------
+
+def _within_window(times: list[float], min_count: int, window: timedelta | None) -> bool:
+    if len(times) < min_count:
+        return False
+    if window is None or min_count <= 1:
+        return True
+    ts = sorted(times)
+    span = window.total_seconds()
+    j = 0
+    for i in range(len(ts)):
+        while ts[i] - ts[j] > span:
+            j += 1
+        if i - j + 1 >= min_count:
+            return True
+    return False
+
+
+@dataclass
+class Support:
+    cause: str
+    stats: list[PatternStats] = field(default_factory=list)
+    facts: list[tuple[FactRule, FactResult]] = field(default_factory=list)
+
+
+def evaluate(ctx: Context, rules: RuleSet, causes: dict[str, Any]) -> tuple[list[Finding], list[NoiseCount], list[NotEvaluable]]:
+    """Findings (ranked), below-threshold noise and rules that could not run."""
+    supports: dict[str, Support] = {}
+    noise: list[NoiseCount] = []
+    for (cause, pid), st in ctx.stats.items():
+        thr = rules.threshold_for(pid)
+        if thr is not None:
+            times_ok = _within_window(st.times, thr.min_count, thr.window) if st.times else st.count >= thr.min_count
+            if not times_ok:
+                s = st.samples[0] if st.samples else None
+                noise.append(NoiseCount(f"{pid} (below threshold for {cause})", st.count, st.first, st.last,
+                                        Evidence(s.record_file, s.line, s.text, s.ts, pid) if s else None))
+                continue
+        supports.setdefault(cause, Support(cause)).stats.append(st)
+
+    not_evaluable: list[NotEvaluable] = []
+    for fr in rules.facts:
+        result = FACT_RULES[fr.type](fr, ctx)
+        if result.not_evaluable:
+            not_evaluable.append(NotEvaluable(fr.id, fr.cause, result.not_evaluable))
+        elif result.fired:
+            supports.setdefault(fr.cause, Support(fr.cause)).facts.append((fr, result))
+
+    findings = [_finding(s, causes.get(s.cause)) for s in supports.values()]
+    present = {f.cause: f for f in findings}
+    for cause, explained in rules.explains.items():
+        top = present.get(cause)
+        if top is None:
+            continue
+        for other in explained:
+            f = present.get(other)
+            if f is not None and f.confidence <= top.confidence + 0.15 and f.explained_by is None:
+                f.explained_by = cause
+                f.confidence = round(f.confidence * 0.6, 3)
+    findings.sort(key=lambda f: (-f.confidence, -severity_rank(f.severity), -f.count, f.cause))
+    return findings, noise, not_evaluable
+
+
+def _finding(support: Support, cause: Any) -> Finding:
+    contributions: list[float] = []
+    severity = "info"
+    count = 0
+    first: datetime | None = None
+    last: datetime | None = None
+    partial = False
+    evidence: list[Evidence] = []
+    patterns: list[str] = []
+    details: dict[str, Any] = {}
+    summaries: list[str] = []
+
+    def widen(a: datetime | None, b: datetime | None) -> None:
+        nonlocal first, last
+        for t in (a, b):
+            if t is None:
+                continue
+            first = t if first is None or t < first else first
+            last = t if last is None or t > last else last
+
+    stats = sorted(support.stats, key=lambda s: (-severity_rank(s.pattern.severity), -s.count))
+    for st in stats:
+        w = SEVERITY_WEIGHT.get(st.pattern.severity, 0.15)
+        contributions.append(w * (0.75 + 0.25 * (1 - 1 / st.count)))
+        if severity_rank(st.pattern.severity) > severity_rank(severity):
+            severity = st.pattern.severity
+        count += st.count
+        widen(st.first, st.last)
+        partial = partial or st.partial
+        patterns.append(st.pattern.id)
+        for key, counter in st.values.items():
+            if key in ("ext", "op", "rc", "code", "url", "version", "error", "agent", "method", "target"):
+                details.setdefault(key, [])
+                for v, _ in counter.most_common(3):
+                    if v not in details[key]:
+                        details[key].append(redact(v))
+    for fr, res in support.facts:
+        contributions.append(res.confidence)
+        sev = res.severity or (getattr(cause, "severity", None) or "error")
+        if severity_rank(sev) > severity_rank(severity):
+            severity = sev
+        count += 1
+        widen(res.first, res.last)
+        patterns.append(f"rule:{fr.id}")
+        summaries.append(res.summary)
+        details.update(res.details)
+        evidence.extend(res.evidence)
+    # evidence: the strongest patterns first, first and last occurrence of each
+    queues = [(st.pattern.id, list(st.samples)) for st in stats]
+    seen = {(e.file, e.line) for e in evidence}
+    take_first = True
+    while len(evidence) < MAX_EVIDENCE and any(q for _, q in queues):
+        for pid, samples in queues:
+            while samples and len(evidence) < MAX_EVIDENCE:
+                s = samples.pop(0) if take_first or len(samples) == 1 else samples.pop()
+                if (s.record_file, s.line) not in seen:
+                    seen.add((s.record_file, s.line))
+                    evidence.append(Evidence(s.record_file, s.line, s.text, s.ts, pid))
+                    break
+        take_first = not take_first
+    confidence = 1.0
+    for c in contributions:
+        confidence *= (1 - min(c, 0.99))
+    confidence = min(0.99, 1 - confidence)
+    if stats:
+        n = sum(st.count for st in stats)
+        summaries.insert(0, f"{n} matching line{'s' if n != 1 else ''} "
+                            f"({', '.join(f'{st.pattern.id} x{st.count}' for st in stats[:4])}"
+                            f"{', ...' if len(stats) > 4 else ''})")
+    return Finding(cause=support.cause, severity=severity, confidence=round(confidence, 3),
+                   count=count, first_seen=first, last_seen=last, evidence=evidence[:MAX_EVIDENCE],
+                   patterns=patterns, rule=None, summary="; ".join(summaries), details=details,
+                   partial=partial)
+
+
+def route_causes(pattern: Pattern, record: Record, groups: dict[str, str], routes: list[Route]) -> set[str]:
+    causes = set(pattern.causes)
+    for r in routes:
+        r.causes_for(pattern, record, groups, causes)
+    return causes
+
+

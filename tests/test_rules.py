@@ -1,0 +1,113 @@
+"""The rule layer: thresholds and windows, routing, explains, fact rules and absences."""
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+
+import regex
+
+from loganalyzer.model import Facts, InputFile, LeaseFact, Record
+from loganalyzer.patterns import Pattern
+from loganalyzer.rules import (Context, FactRule, PatternStats, Route, RuleSet, Threshold, evaluate,
+                               parse_duration, route_causes, version_tuple)
+
+T0 = datetime(2024, 5, 1, 10, 0, tzinfo=timezone.utc)
+
+
+def pat(pid, severity="error", causes=("agent-crash-loop",)):
+    return Pattern(id=pid, regex="x", severity=severity, causes=tuple(causes), compiled=regex.compile("x"))
+
+
+def rec(minutes, msg="x", source="var/log/waagent.log"):
+    return Record(source=source, line=int(minutes) + 1, ts=T0 + timedelta(minutes=minutes), level="ERROR",
+                  message=msg, kind="waagent_log", raw=msg)
+
+
+def ctx_with(stats, facts=None, inputs=None, counts=None):
+    return Context(facts=facts or Facts(), inputs=inputs or [], stats=stats, pattern_counts=Counter(counts or {}),
+                   pattern_samples={}, kinds=Counter(), eras=Counter(), last_agent_ts=None)
+
+
+def stats_for(pattern, minutes, cause="agent-crash-loop"):
+    st = PatternStats(pattern)
+    for m in minutes:
+        st.add(rec(m), {}, False)
+    return {(cause, pattern.id): st}
+
+
+def test_duration_and_versions():
+    assert parse_duration("10m") == timedelta(minutes=10)
+    assert parse_duration("2d") == timedelta(days=2)
+    assert version_tuple("2.2.53.1") > version_tuple("2.2.53")
+    assert version_tuple("2.2.46") < version_tuple("2.2.53.1")
+    assert version_tuple("x") is None
+
+
+def test_threshold_window_separates_noise_from_finding():
+    p = pat("agent.child.crash")
+    rules = RuleSet([Threshold(("agent.child.*",), 3, timedelta(minutes=10))], [], {}, [])
+    spread = evaluate(ctx_with(stats_for(p, [0, 30, 60])), rules, {})
+    assert spread[0] == [] and spread[1][0].count == 3  # 3 crashes an hour apart: noise
+    burst = evaluate(ctx_with(stats_for(p, [0, 3, 6])), rules, {})
+    assert [f.cause for f in burst[0]] == ["agent-crash-loop"]
+    assert burst[0][0].count == 3 and burst[0][0].first_seen == T0
+
+
+def test_confidence_grows_with_strength_and_amount():
+    weak = evaluate(ctx_with(stats_for(pat("a.w", "warning"), [0])), RuleSet([], [], {}, []), {})[0][0]
+    strong = evaluate(ctx_with(stats_for(pat("a.c", "critical"), [0])), RuleSet([], [], {}, []), {})[0][0]
+    many = evaluate(ctx_with(stats_for(pat("a.c", "critical"), range(20))), RuleSet([], [], {}, []), {})[0][0]
+    assert 0 < weak.confidence < strong.confidence < many.confidence <= 0.99
+    assert strong.severity == "critical" and weak.severity == "warning"
+
+
+def test_route_by_captured_extension_name():
+    p = pat("ext.cmd_nonzero", causes=("extension-operation-failed",))
+    assert route_causes(pat("ext.chatter", causes=()), rec(0), {"ext": "VMSnapshotLinux"}, [Route(("ext.*",), ("ext",), regex.compile("VMSnapshot"), ("extension-load-failure",), ())]) == set()
+    route = Route(("ext.*",), ("ext", "prefix"), regex.compile("VMSnapshot"), ("extension-load-failure",), ())
+    r = rec(0)
+    assert route_causes(p, r, {"ext": "Microsoft.Azure.RecoveryServices.VMSnapshotLinux"}, [route]) == {
+        "extension-operation-failed", "extension-load-failure"}
+    assert route_causes(p, r, {"ext": "Microsoft.Azure.Extensions.CustomScript"}, [route]) == {
+        "extension-operation-failed"}
+
+
+def test_explained_cause_ranks_below_its_explanation():
+    a = stats_for(pat("dhcp.x", "error", ("dhcp-245-missing",)), [0], "dhcp-245-missing")
+    b = stats_for(pat("gs.x", "error", ("wireserver-unreachable",)), [0, 1], "wireserver-unreachable")
+    rules = RuleSet([], [], {"dhcp-245-missing": ("wireserver-unreachable",)}, [])
+    findings = evaluate(ctx_with({**a, **b}), rules, {})[0]
+    assert [f.cause for f in findings] == ["dhcp-245-missing", "wireserver-unreachable"]
+    assert findings[1].explained_by == "dhcp-245-missing"
+
+
+def test_lease_absence_needs_evidence():
+    rule = FactRule("dhcp", "lease_missing_245", "dhcp-245-missing", {"patterns": ["dhcp.*"]})
+    rules = RuleSet([], [], {}, [rule])
+    _, _, ne = evaluate(ctx_with({}), rules, {})
+    assert ne and ne[0].cause == "dhcp-245-missing" and "lease" in ne[0].reason
+    facts = Facts(leases=[LeaseFact(source="var/lib/dhcp/dhclient.eth0.leases", has_245=False)])
+    findings, _, ne = evaluate(ctx_with({}, facts=facts), rules, {})
+    assert [f.cause for f in findings] == ["dhcp-245-missing"] and not ne
+    facts.leases.append(LeaseFact(source="x", has_245=True, endpoint="168.63.129.16"))
+    assert evaluate(ctx_with({}, facts=facts), rules, {})[0] == []
+
+
+def test_agent_version_rule():
+    rule = FactRule("old", "agent_version_below", "agent-outdated", {"minimum": "2.2.53.1"})
+    rules = RuleSet([], [], {}, [rule])
+    assert evaluate(ctx_with({}, facts=Facts(agent_daemon_version="2.2.18")), rules, {})[0][0].cause == "agent-outdated"
+    # daemon old but the goal-state agent auto-updated: fine
+    assert evaluate(ctx_with({}, facts=Facts(agent_daemon_version="2.2.18",
+                                             agent_goal_state_version="2.11.1.12")), rules, {})[0] == []
+    assert evaluate(ctx_with({}), rules, {})[2][0].rule == "old"  # no banner: not evaluable
+
+
+def test_config_rule_needs_the_file():
+    rule = FactRule("ext-off", "config_value", "extensions-disabled", {"key": "Extensions.Enabled", "values": ["n"]})
+    rules = RuleSet([], [], {}, [rule])
+    assert evaluate(ctx_with({}), rules, {})[2][0].reason.startswith("no /etc/waagent.conf")
+    inputs = [InputFile(path="etc/waagent.conf", kind="waagent_conf")]
+    found = evaluate(ctx_with({}, facts=Facts(config={"Extensions.Enabled": "n"}), inputs=inputs), rules, {})[0]
+    assert found[0].cause == "extensions-disabled" and found[0].evidence[0].file == "etc/waagent.conf"
+    assert evaluate(ctx_with({}, facts=Facts(config={"Extensions.Enabled": "y"}), inputs=inputs), rules, {})[0] == []
