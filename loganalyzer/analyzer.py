@@ -1,0 +1,272 @@
+"""``analyze(path) -> Report``: ingest, parse, classify, combine, rank.
+
+One pass over every input: data files first (they give the collection time, leases, the goal
+state), then text logs, each record matched against the patterns of its input kind as it
+streams by. Only aggregates are kept (pattern statistics with a few samples, residue
+templates, timeline counts), so memory does not grow with log size; ``keep_records=True``
+keeps every record for notebooks.
+"""
+from __future__ import annotations
+
+import time
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from . import __version__, parsers
+from .causes import load_causes
+from .ingest import InputError, Limits, open_bundle
+from .model import Facts, Hit, InputFile, NoiseCount, Record, Report, Evidence
+from .patterns import Library, load_library
+from .residue import ResidueMiner
+from .rules import Context, PatternStats, RuleSet, evaluate, load_rules, route_causes, Sample
+from .textio import iter_lines, read_capped
+
+DATA_CAP = 16 * 1024 * 1024  # bytes read of one structured file
+AGENT_KINDS = ("waagent_log", "command_execution_log")
+FACT_PATTERNS = {
+    "start.daemon": "agent_daemon_version",
+    "start.exthandler": "agent_goal_state_version",
+}
+TIMELINE_BUCKET = 3600  # seconds
+
+_cache: dict[str, Any] = {}
+
+
+def _library(extra: Path | None) -> Library:
+    key = f"lib:{extra}"
+    if key not in _cache:
+        _cache[key] = load_library(extra)
+    return _cache[key]
+
+
+def _rules() -> RuleSet:
+    if "rules" not in _cache:
+        _cache["rules"] = load_rules()
+    return _cache["rules"]
+
+
+class _Collector:
+    """Aggregates hits while records stream by."""
+
+    def __init__(self, library: Library, rules: RuleSet, keep: bool) -> None:
+        self.library = library
+        self.rules = rules
+        self.stats: dict[tuple[str, str], PatternStats] = {}
+        self.pattern_counts: Counter = Counter()
+        self.pattern_samples: dict[str, Sample] = {}
+        self.noise: dict[str, NoiseCount] = {}
+        self.residue = ResidueMiner()
+        self.kinds: Counter = Counter()
+        self.eras: Counter = Counter()
+        self.timeline: Counter = Counter()
+        self.first: datetime | None = None
+        self.last: datetime | None = None
+        self.last_agent: datetime | None = None
+        self.records: list[Record] | None = [] if keep else None
+        self.hits: list[Hit] | None = [] if keep else None
+        self.versions: dict[str, list[str]] = {}
+        self.since: datetime | None = None
+        self.ordinal: dict[str, int] = {}  # records read per source
+        self.last_pos: dict[tuple[str, str], int] = {}  # (pattern, source) -> ordinal of its last hit
+        self.until: datetime | None = None
+
+    def add(self, record: Record, partial: bool) -> None:
+        ts = record.ts
+        if ts is not None and ((self.since and ts < self.since) or (self.until and ts > self.until)):
+            return
+        self.kinds[record.kind] += 1
+        n = self.ordinal[record.source] = self.ordinal.get(record.source, 0) + 1
+        if record.era:
+            self.eras[record.era] += 1
+        if ts is not None:
+            if self.first is None or ts < self.first:
+                self.first = ts
+            if self.last is None or ts > self.last:
+                self.last = ts
+            if record.kind in AGENT_KINDS and (self.last_agent is None or ts > self.last_agent):
+                self.last_agent = ts
+            bucket = int(ts.timestamp()) // TIMELINE_BUCKET * TIMELINE_BUCKET
+            self.timeline[(record.kind, record.level or "-", bucket)] += 1
+        if self.records is not None:
+            self.records.append(record)
+        hits = self.library.match(record)
+        explained = False
+        for hit in hits:
+            pattern = self.library.get_fast(hit.pattern)
+            self.pattern_counts[pattern.id] += 1
+            self.last_pos[(pattern.id, record.source)] = n
+            if pattern.id not in self.pattern_samples:
+                from .rules import evidence_text
+                self.pattern_samples[pattern.id] = Sample(record.source, record.line, evidence_text(record),
+                                                          ts, hit.groups)
+            if self.hits is not None:
+                self.hits.append(hit)
+            field_name = FACT_PATTERNS.get(pattern.id)
+            if field_name and hit.groups.get("version"):
+                self.versions.setdefault(field_name, []).append(hit.groups["version"])
+            explained = True
+            if pattern.benign:
+                self._noise(pattern.id, record)
+                continue
+            causes = route_causes(pattern, record, hit.groups, self.rules.routes)
+            if not causes:
+                continue
+            for cause in causes:
+                st = self.stats.get((cause, pattern.id))
+                if st is None:
+                    st = self.stats[(cause, pattern.id)] = PatternStats(pattern)
+                st.add(record, hit.groups, partial)
+        if not explained and record.level in ("WARNING", "ERROR"):
+            self.residue.add(record)
+
+    def _noise(self, pid: str, record: Record) -> None:
+        n = self.noise.get(pid)
+        if n is None:
+            from .rules import evidence_text
+            n = self.noise[pid] = NoiseCount(pid, 0, record.ts, record.ts,
+                                             Evidence(record.source, record.line, evidence_text(record),
+                                                      record.ts, pid))
+        n.count += 1
+        if record.ts is not None:
+            if n.first_seen is None or record.ts < n.first_seen:
+                n.first_seen = record.ts
+            if n.last_seen is None or record.ts > n.last_seen:
+                n.last_seen = record.ts
+
+
+def _read_member(member, ctx: parsers.ParseContext, collector: _Collector, info: InputFile) -> None:
+    kind = member.kind
+    partial = bool(member.truncated)
+    if kind in parsers.DATA_PARSERS:
+        with member.open() as stream:
+            data, cut = read_capped(stream, DATA_CAP)
+        if cut:
+            ctx.problem(member.path, f"file larger than {DATA_CAP // (1024 * 1024)} MB; only the start was read")
+            info.truncated = partial = True
+        records = parsers.DATA_PARSERS[kind](data, member.path, ctx)
+    elif kind in parsers.TEXT_PARSERS:
+        stream = member.open()
+        records = parsers.TEXT_PARSERS[kind](iter_lines(stream), member.path, ctx)
+    else:
+        info.status = "skipped"
+        return
+    n = 0
+    try:
+        for record in records:
+            n += 1
+            collector.add(record, partial)
+    except parsers.ParseError as exc:
+        ctx.problem(member.path, f"unreadable: {exc}", severity="error")
+        info.status = "error"
+        info.error = str(exc)
+    except (OSError, EOFError, ValueError) as exc:  # decompression or read errors mid-stream
+        ctx.problem(member.path, f"read error after {n} records: {exc}", severity="error")
+        info.status = "error"
+        info.error = str(exc)
+        info.truncated = True
+    finally:
+        if kind in parsers.TEXT_PARSERS and kind not in parsers.DATA_PARSERS:
+            try:
+                stream.close()
+            except Exception:  # noqa: BLE001 - closing a broken stream must not hide the result
+                pass
+    info.records = n
+    if getattr(member, "truncated", False):
+        info.truncated = True
+
+
+def _data_first(member) -> tuple[int, str]:
+    return (0 if member.kind in parsers.DATA_PARSERS else 1, member.path)
+
+
+def analyze(path: str | Path, *, patterns: str | Path | None = None, keep_records: bool = False,
+            since: datetime | timedelta | None = None, until: datetime | timedelta | None = None,
+            limits: Limits | None = None) -> Report:
+    """Analyse one bundle; raises :class:`InputError` (one line) when it cannot be read at all.
+
+    ``since``/``until`` keep records in a time range: absolute UTC datetimes, or timedeltas
+    counted back from the bundle's collection time (``since=timedelta(hours=24)`` = the last day
+    before collection), never from now.
+    """
+    t0 = time.perf_counter()
+    parsers.load_all()
+    library = _library(Path(patterns) if patterns else None)
+    rules = _rules()
+    causes = load_causes()
+    timings: dict[str, float] = {"load": time.perf_counter() - t0}
+    t0i = time.perf_counter()
+    report = Report(bundle=str(path), tool_version=__version__, patterns_version=library.version)
+    with open_bundle(path, limits or Limits()) as bundle:
+        timings["ingest"] = time.perf_counter() - t0i
+        ctx = parsers.ParseContext()
+        collector = _Collector(library, rules, keep_records)
+        collector.since, collector.until = since, until
+        known = [m for m in bundle.members if m.kind in parsers.DATA_PARSERS or m.kind in parsers.TEXT_PARSERS]
+        if not known:
+            raise InputError(f"no known input in {path} (looked for waagent.log, /var/log/azure, "
+                             f"/var/lib/waagent, leases, waagent.conf)")
+        t1 = time.perf_counter()
+        for member in sorted(bundle.members, key=_data_first):
+            info = InputFile(path=member.path, kind=member.kind, size=member.size,
+                             truncated=bool(member.truncated))
+            report.inputs.append(info)
+            try:
+                _read_member(member, ctx, collector, info)
+            except (OSError, EOFError, ValueError, InputError) as exc:
+                ctx.problem(member.path, f"cannot read: {exc}", severity="error")
+                info.status, info.error = "error", str(exc)
+        for unknown in getattr(bundle, "unknown", []):
+            report.inputs.append(InputFile(path=unknown, kind=None, status="unknown"))
+        report.problems.extend(getattr(bundle, "problems", []))
+        report.problems.extend(ctx.problems)
+        timings["parse_match"] = time.perf_counter() - t1
+
+    t2 = time.perf_counter()
+    facts = ctx.facts
+    _facts_from_logs(facts, collector)
+    rule_ctx = Context(facts=facts, inputs=report.inputs, stats=collector.stats,
+                       pattern_counts=collector.pattern_counts, pattern_samples=collector.pattern_samples,
+                       kinds=collector.kinds, eras=collector.eras, last_agent_ts=collector.last_agent,
+                       ordinal=collector.ordinal, last_pos=collector.last_pos)
+    findings, below, not_evaluable = evaluate(rule_ctx, rules, causes)
+    report.findings = findings
+    report.facts = facts
+    report.noise = sorted(list(collector.noise.values()) + below, key=lambda n: -n.count)
+    report.unexplained = collector.residue.templates(limit=50)
+    report.not_evaluable = not_evaluable
+    report.timeline = [{"kind": k, "level": lvl, "bucket": datetime.fromtimestamp(b, timezone.utc).isoformat().replace("+00:00", "Z"),
+                        "t": b, "count": n} for (k, lvl, b), n in sorted(collector.timeline.items())]
+    report.records = collector.records
+    report.hits = collector.hits
+    timings["rules"] = time.perf_counter() - t2
+    timings["total"] = time.perf_counter() - t0
+    report.timings = {k: round(v, 4) for k, v in timings.items()}
+    return report
+
+
+def _resolve_window(since, until, facts: Facts) -> tuple[datetime | None, datetime | None]:
+    out = []
+    for value in (since, until):
+        if isinstance(value, timedelta):
+            if facts.collection_time is None:
+                raise InputError("a relative --since/--until needs the bundle's collection time "
+                                 "(results.txt); give an absolute UTC time instead")
+            value = facts.collection_time - value
+        out.append(value)
+    return out[0], out[1]
+
+
+def _facts_from_logs(facts: Facts, c: _Collector) -> None:
+    for field_name, versions in c.versions.items():
+        if getattr(facts, field_name) is None and versions:
+            setattr(facts, field_name, versions[-1])
+        for v in versions:
+            if v not in facts.agent_versions:
+                facts.agent_versions.append(v)
+    facts.first_seen = c.first
+    facts.last_seen = c.last
+    if facts.collection_time is None and c.last is not None:
+        facts.collection_time = c.last
+        facts.collection_time_source = "newest log record"
