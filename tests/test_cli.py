@@ -1,0 +1,113 @@
+"""The loganalyze command: exit codes, one-line errors, the JSON contract, subcommands."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from loganalyzer.cli import main
+from conftest import SAMPLES, SHARED
+
+
+def run(args, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+    out, err = capsys.readouterr()
+    return exc.value.code, out, err
+
+
+def test_missing_path_is_one_line_exit_2(capsys, tmp_path):
+    code, out, err = run([str(tmp_path / "nope.zip")], capsys)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and "Traceback" not in err and "nope.zip" in err
+
+
+@pytest.mark.parametrize("content", [b"PK\x03\x04garbage-not-a-zip", b"", b"\x1f\x8b\x08\x00broken"])
+def test_corrupt_input_is_one_line_exit_2(capsys, tmp_path, content):
+    bad = tmp_path / "bundle.zip"
+    bad.write_bytes(content)
+    code, out, err = run([str(bad)], capsys)
+    assert code == 2 and "Traceback" not in err and err.startswith("loganalyze: error:")
+    assert err.count("\n") == 1
+
+
+def test_healthy_sample_exits_0(capsys):
+    code, out, _ = run([str(SAMPLES / "healthy"), "--no-color"], capsys)
+    assert code == 0 and out.strip()
+
+
+def test_json_contract(capsys):
+    code, out, _ = run([str(SAMPLES / "no-internet-access.zip"), "--format", "json"], capsys)
+    assert code == 1
+    doc = json.loads(out)
+    assert doc["schema_version"] and isinstance(doc["findings"], list)
+    first = doc["findings"][0]
+    assert first["cause"] == "no-internet-access"
+    for key in ("cause", "severity", "confidence", "count", "first_seen", "last_seen", "evidence"):
+        assert key in first
+    assert first["severity"] in ("info", "warning", "error", "critical")
+    assert 0 <= first["confidence"] <= 1
+    assert all({"file", "line", "text"} <= set(e) for e in first["evidence"])
+    confidences = [f["confidence"] for f in doc["findings"]]
+    assert confidences == sorted(confidences, reverse=True)
+
+
+def test_german_text_and_output_file(capsys, tmp_path):
+    target = tmp_path / "report.txt"
+    code, out, _ = run([str(SAMPLES / "extensions-disabled"), "--lang", "de", "-o", str(target)], capsys)
+    assert code == 1 and out == ""
+    text = target.read_text(encoding="utf-8")
+    assert "extensions-disabled" in text and "Lösung" in text or "Schritte" in text
+
+
+def test_html_needs_an_output_file(capsys):
+    code, _, err = run([str(SAMPLES / "healthy"), "--format", "html"], capsys)
+    assert code == 2 and "-o" in err
+
+
+def test_nothing_written_besides_the_requested_output(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    target = tmp_path / "r.json"
+    run([str(SAMPLES / "agent-crash-loop.tar.gz"), "--format", "json", "-o", str(target)], capsys)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json"]
+
+
+def test_explain_and_patterns_subcommands(capsys):
+    code, out, _ = run(["explain", "dhcp-245-missing", "--lang", "de"], capsys)
+    assert code == 0 and "245" in out
+    code, out, _ = run(["explain", "agent-unresponsive-windows"], capsys)
+    assert code == 0 and out.strip()
+    code, out, err = run(["explain", "no-such-cause"], capsys)
+    assert code == 2 and "unknown cause" in err
+    code, out, _ = run(["patterns", "list"], capsys)
+    assert code == 0 and "start.daemon" in out
+    code, out, _ = run(["patterns", "explain", "start.daemon"], capsys)
+    assert code == 0 and "example" in out
+    code, out, _ = run(["patterns", "explain", "no-internet-access"], capsys)
+    assert code == 0 and "Patterns:" in out
+
+
+def test_patterns_test_reports_a_broken_user_file(capsys, tmp_path):
+    (tmp_path / "mine.toml").write_text('[[pattern]]\nid = "a.b"\nregex = "("\n')
+    code, _, err = run(["patterns", "test", "--patterns", str(tmp_path)], capsys)
+    assert code == 2 and "mine.toml" in err and "invalid regex" in err
+
+
+def test_brief_output_one_line_per_cause(capsys):
+    code, out, _ = run([str(SAMPLES / "dhcp-245-missing"), "--brief", "--no-color"], capsys)
+    assert code == 1 and "dhcp-245-missing" in out.splitlines()[0] + out
+
+
+def test_bare_real_excerpt(capsys):
+    case = SHARED / "realcases" / "case011.log"
+    if not case.is_file():
+        pytest.skip("../shared is not available")
+    code, out, _ = run([str(case), "--format", "json"], capsys)
+    assert json.loads(out)["findings"][0]["cause"] == "provisioning-failed"
+
+
+def test_console_script_entry_point():
+    proc = subprocess.run([sys.executable, "-m", "loganalyzer.cli", "--version"], capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout.startswith("loganalyzer ")
