@@ -296,6 +296,13 @@ class Report:
     patterns_version: str = ""
 
     @property
+    def frames(self):
+        """The report as pandas DataFrames: ``.events``, ``.findings``, ``.facts``, ``.extensions``,
+        ``.unexplained``, ``.noise``, ``.timeline`` (see loganalyzer/frames.py for the columns)."""
+        from .frames import frames
+        return frames(self)
+
+    @property
     def worst_severity(self) -> str | None:
         if not self.findings:
             return None

@@ -1,0 +1,431 @@
+"""Batch triage: input expansion, isolation (error/timeout/crash rows), incremental runs, resume,
+the dask engine, and the fleet tables."""
+from __future__ import annotations
+
+import json
+import re
+import os
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import importlib.util
+
+import pytest
+
+import loganalyzer
+from loganalyzer import fleet as B
+
+# pandas is imported inside the tests only: worker processes import this module for the
+# injected analysis functions and must start fast.
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("pandas") is None
+                                or importlib.util.find_spec("pyarrow") is None,
+                                reason="pandas and pyarrow are needed for batch mode")
+
+
+class _LazyPandas:
+    def __getattr__(self, name):
+        import pandas
+        return getattr(pandas, name)
+
+
+pd = _LazyPandas()
+
+AGENT_LINES = (
+    "2024-05-01T10:00:00.000000Z INFO ExtHandler ExtHandler Azure Linux Agent (Goal State Agent version 2.11.1.12)\n"
+    "2024-05-01T10:05:00.000000Z WARNING Daemon Daemon Agent WALinuxAgent-2.11.1.12 launched with command "
+    "'python3 -u bin/WALinuxAgent-2.11.1.12-py3.8.egg -run-exthandlers' failed with return code: 1\n"
+)
+QUIET_LINES = "2024-05-01T10:00:00.000000Z INFO ExtHandler ExtHandler Azure Linux Agent (Goal State Agent version 2.9.1.1)\n"
+
+
+def test_analyze(path, **options):
+    """The fake analysis, except that a bundle named hang* sleeps and crash* kills its process."""
+    name = Path(path).name
+    if name.startswith("hang"):
+        time.sleep(120)
+    if name.startswith("crash"):
+        os._exit(7)
+    return fake_analyze(path, **options)
+
+
+test_analyze.__test__ = False  # not a pytest test
+
+
+def fake_analyze(path, **options):
+    """A deterministic stand-in (the pattern library changes while the project grows)."""
+    from datetime import datetime, timezone
+
+    from loganalyzer.ingest import InputError
+    from loganalyzer.model import Facts, Finding, Report
+    p = Path(path)
+    if p.is_dir() and not (p / "var").is_dir():
+        raise InputError(f"no known input in {p}")
+    if p.suffix == ".zip":
+        try:
+            with zipfile.ZipFile(p) as zf:
+                text = "".join(zf.read(n).decode() for n in zf.namelist())
+        except zipfile.BadZipFile:
+            raise InputError(f"{p.name}: not a zip archive") from None
+    elif p.is_dir():
+        text = "".join(f.read_text() for f in sorted(p.rglob("*")) if f.is_file())
+    else:
+        text = p.read_text()
+    ts = datetime(2024, 5, 1, 10, 5, tzinfo=timezone.utc)
+    findings = [Finding("agent-crash-loop", "error", 0.9, 1, ts, ts)] if "return code" in text else []
+    return Report(bundle=str(path), findings=findings, facts=Facts(agent_goal_state_version="2.11.1.12"),
+                  patterns_version="fake-1")
+
+
+FAKE = {"analyze_fn": fake_analyze, "patterns_version": "fake-1"}
+
+
+def write_bundle_dir(root: Path, text: str = AGENT_LINES) -> Path:
+    (root / "var" / "log").mkdir(parents=True, exist_ok=True)
+    (root / "var" / "log" / "waagent.log").write_text(text, encoding="utf-8")
+    return root
+
+
+def write_zip(path: Path, text: str = AGENT_LINES) -> Path:
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("var/log/waagent.log", text)
+    return path
+
+
+@pytest.fixture(scope="module")
+def fleet_dir(tmp_path_factory) -> Path:
+    """vm1.zip, vm2/ (folder bundle), vm3.log (bare log), quiet.log (no cause), corrupt.zip,
+    notabundle/ (no known input), hang.log (fake analysis sleeps), crash.log (worker dies)."""
+    d = tmp_path_factory.mktemp("fleet")
+    write_zip(d / "vm1.zip")
+    write_bundle_dir(d / "vm2")
+    (d / "vm3.log").write_text(AGENT_LINES, encoding="utf-8")
+    (d / "quiet.log").write_text(QUIET_LINES, encoding="utf-8")
+    (d / "corrupt.zip").write_bytes(b"PK\x03\x04" + bytes(range(256)) * 3)
+    (d / "notabundle").mkdir()
+    (d / "notabundle" / "README").write_text("nothing to see\n")
+    (d / "hang.log").write_text(AGENT_LINES, encoding="utf-8")
+    (d / "crash.log").write_text(AGENT_LINES, encoding="utf-8")
+    (d / ".hidden").write_text("x")
+    (d / "notes.md").write_text("not a bundle")
+    return d
+
+
+EXPECTED = {"vm1.zip": "ok", "vm2": "ok", "vm3.log": "ok", "quiet.log": "ok", "corrupt.zip": "error",
+            "notabundle": "error", "hang.log": "timeout", "crash.log": "error", "vm3.log#dup": "duplicate"}
+
+
+def run(fleet_dir: Path, out: Path, **kw):
+    kw.setdefault("jobs", 2)
+    kw.setdefault("timeout", 3)
+    kw.setdefault("patterns_version", "fake-1")
+    kw.setdefault("progress", "none")
+    return B.execute([fleet_dir, fleet_dir / "vm3.log"], out, analyze_fn=test_analyze, **kw)
+
+
+@pytest.fixture(scope="module")
+def local_run(fleet_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("out-local")
+    t0 = time.monotonic()
+    fleet = run(fleet_dir, out)
+    return fleet, out, time.monotonic() - t0
+
+
+# --- expand_inputs ---------------------------------------------------------------------------
+def test_expand_folder_of_bundles(fleet_dir):
+    paths, problems = B.expand_inputs([fleet_dir])
+    names = sorted(p.name for p in paths)
+    assert names == sorted(["vm1.zip", "vm2", "vm3.log", "quiet.log", "corrupt.zip", "notabundle",
+                            "hang.log", "crash.log"])
+    assert problems == []
+    assert all(p.is_absolute() for p in paths)
+
+
+def test_expand_folder_that_is_one_bundle(tmp_path):
+    b = write_bundle_dir(tmp_path / "bundle-123")
+    (b / "etc").mkdir()
+    paths, problems = B.expand_inputs([b])
+    assert paths == [b.resolve()] and problems == []
+    r = tmp_path / "collector"
+    r.mkdir()
+    (r / "results.txt").write_text("Starting log collection at 2024-05-01T10:00:00Z\n")
+    (r / "waagent.log").write_text(AGENT_LINES)
+    assert B.expand_inputs([r])[0] == [r.resolve()]
+
+
+def test_expand_glob_list_file_duplicates_and_missing(tmp_path):
+    for n in ("a.zip", "b.zip", "c.zip"):
+        write_zip(tmp_path / n)
+    lst = tmp_path / "bundles.txt"
+    lst.write_text("# my bundles\n\na.zip\n  b.zip  \n" + str(tmp_path / "missing.zip") + "\n")
+    paths, problems = B.expand_inputs([str(tmp_path / "*.zip"), lst, tmp_path / "a.zip",
+                                       tmp_path / "a.zip", tmp_path / "nope", str(tmp_path / "*.tgz")])
+    assert [p.name for p in paths] == ["a.zip", "b.zip", "c.zip"]
+    by = {(Path(p.input).name, p.status): p for p in problems}
+    dup = [p for p in problems if p.status == "duplicate"]
+    assert len(dup) == 2 and {Path(p.path).name for p in dup} == {"a.zip", "b.zip"}  # once per path
+    a_dup = next(p for p in dup if Path(p.path).name == "a.zip")
+    assert "given 4 times" in a_dup.error
+    assert ("missing.zip", "error") in by and "no such file" in by[("missing.zip", "error")].error
+    assert ("nope", "error") in by
+    assert by[("*.tgz", "error")].error == "no file matches this pattern"
+
+
+def test_expand_log_file_is_not_a_list(tmp_path):
+    log = tmp_path / "case011.txt"
+    log.write_text(AGENT_LINES)
+    assert B.expand_inputs([log])[0] == [log.resolve()]
+
+
+def test_expand_empty_folder_and_excluded_output(tmp_path):
+    (tmp_path / "empty").mkdir()
+    paths, problems = B.expand_inputs([tmp_path / "empty"])
+    assert paths == [] and problems[0].error == "no bundles in this folder"
+    write_zip(tmp_path / "x.zip")
+    (tmp_path / "out").mkdir()
+    paths, _ = B.expand_inputs([tmp_path], exclude=[tmp_path / "out"])
+    assert [p.name for p in paths] == ["empty", "x.zip"]
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root reads everything")
+def test_expand_unreadable(tmp_path):
+    f = write_zip(tmp_path / "locked.zip")
+    f.chmod(0)
+    try:
+        paths, problems = B.expand_inputs([f])
+    finally:
+        f.chmod(0o644)
+    assert paths == [] and problems[0].status == "error" and "permission" in problems[0].error
+
+
+def test_bundle_ids_disambiguate_by_parent(tmp_path):
+    a, b = tmp_path / "vm1" / "logs.zip", tmp_path / "vm2" / "logs.zip"
+    ids = B.bundle_ids([a, b, tmp_path / "x y.zip"])
+    assert ids[a] == "vm1-logs.zip" and ids[b] == "vm2-logs.zip" and ids[tmp_path / "x y.zip"] == "x_y.zip"
+
+
+def test_content_hash_of_folders(tmp_path):
+    a = write_bundle_dir(tmp_path / "a")
+    b = write_bundle_dir(tmp_path / "b")
+    assert B.content_hash(a) == B.content_hash(b)
+    (b / "var" / "log" / "waagent.log").write_text(AGENT_LINES + "x\n")
+    assert B.content_hash(a)[0] != B.content_hash(b)[0]
+    c = write_bundle_dir(tmp_path / "c")
+    (c / "var" / "log" / "waagent.log").rename(c / "var" / "log" / "waagent.log.1")
+    assert B.content_hash(a)[0] != B.content_hash(c)[0]
+
+
+# --- one batch, every kind of row -----------------------------------------------------------
+def test_rows_and_statuses(local_run):
+    fleet, out, seconds = local_run
+    rows = fleet.bundles.set_index("bundle")
+    assert dict(rows["status"].astype(str)) == EXPECTED
+    assert list(fleet.bundles.columns) == list(B.BUNDLE_COLUMNS)
+    assert rows.loc["vm1.zip", "top_cause"] == "agent-crash-loop"
+    assert rows.loc["vm1.zip", "agent_version"] == "2.11.1.12"
+    assert rows.loc["vm1.zip", "top_severity"] == "error"
+    assert rows.loc["vm1.zip", "finding_count"] == 1
+    assert rows.loc["vm1.zip", "patterns_version"] == "fake-1"
+    assert len(rows.loc["vm2", "content_hash"]) == 64
+    assert rows.loc["quiet.log", "finding_count"] == 0 and pd.isna(rows.loc["quiet.log", "top_cause"])
+    assert "no known input" in rows.loc["notabundle", "error"]
+    assert rows.loc["corrupt.zip", "error"]
+    assert "killed" in rows.loc["hang.log", "error"] and rows.loc["hang.log", "seconds"] >= 3
+    assert "died" in rows.loc["crash.log", "error"] and "exit code 7" in rows.loc["crash.log", "error"]
+    assert "vm3.log" in rows.loc["vm3.log#dup", "error"]
+    assert fleet.exit_code == 1
+    assert seconds < 25, "the hung worker must be killed at the timeout"
+
+
+def test_output_files(local_run):
+    fleet, out, _ = local_run
+    for name in ("bundles.parquet", "bundles.csv", "findings.parquet", "findings.csv", "state.jsonl"):
+        assert (out / name).is_file()
+    assert not list(out.glob(".*.tmp"))
+    assert len(pd.read_csv(out / "bundles.csv")) == len(EXPECTED)
+    back = pd.read_parquet(out / "bundles.parquet")
+    assert str(back["analyzed_at"].dtype) == "datetime64[ns, UTC]"
+    findings = pd.read_parquet(out / "findings.parquet")
+    assert list(findings.columns) == list(B.FINDING_COLUMNS)
+    assert sorted(findings["bundle"]) == ["vm1.zip", "vm2", "vm3.log"]
+    assert set(findings["cause"].astype(str)) == {"agent-crash-loop"}
+    assert str(findings["first_seen"].dtype) == "datetime64[ns, UTC]"
+    reports = sorted(p.name for p in (out / "reports").iterdir())
+    assert reports == ["quiet.log.json", "vm1.zip.json", "vm2.json", "vm3.log.json"]
+    data = json.loads((out / "reports" / "vm1.zip.json").read_text())
+    assert data["findings"][0]["cause"] == "agent-crash-loop"
+    assert fleet.report("vm2")["findings"][0]["cause"] == "agent-crash-loop"
+
+
+def test_dtypes_of_fleet_tables(local_run):
+    fleet, _, _ = local_run
+    b, f = fleet.bundles, fleet.findings
+    assert list(b["status"].cat.categories) == ["ok", "error", "timeout", "duplicate"]
+    assert b["top_severity"].cat.ordered and str(b["finding_count"].dtype) == "Int64"
+    assert f["severity"].cat.ordered and str(f["count"].dtype) == "Int64"
+
+
+def test_summary_text(local_run):
+    text = local_run[0].summary()
+    assert "Causes by number of bundles:" in text and "agent-crash-loop" in text
+    assert "By agent version:" in text and "2.11.1.12" in text and "By extension:" in text
+    assert "4 ok" in text and "1 timeout" in text and "1 duplicate" in text
+
+
+# --- incremental, force, resume ---------------------------------------------------------------
+def _small_fleet(tmp_path: Path) -> Path:
+    d = tmp_path / "small"
+    d.mkdir()
+    write_zip(d / "a.zip")
+    write_bundle_dir(d / "b")
+    (d / "c.log").write_text(AGENT_LINES)
+    (d / "d.log").write_text(QUIET_LINES)
+    (d / "bad.zip").write_bytes(b"not a zip at all" * 10)
+    return d
+
+
+def test_incremental_skip_change_and_force(tmp_path):
+    d, out = _small_fleet(tmp_path), tmp_path / "out"
+    first = B.execute([d], out, jobs=2, timeout=30, progress="none", **FAKE)
+    assert first.analysed == 5 and first.skipped == 0
+    again = B.execute([d], out, jobs=2, timeout=30, progress="none", **FAKE)
+    assert again.analysed == 0 and again.skipped == 5  # ok rows and the input error are reused
+    cols = ["bundle", "status", "causes", "content_hash", "error"]
+    pd.testing.assert_frame_equal(first.bundles[cols], again.bundles[cols])
+    (d / "c.log").write_text(QUIET_LINES.replace("2.9.1.1", "2.9.1.2"))  # changed: analysed again
+    changed = B.execute([d], out, jobs=2, timeout=30, progress="none", **FAKE)
+    assert changed.analysed == 1
+    assert changed.bundles.set_index("bundle").loc["c.log", "finding_count"] == 0
+    (d / "e.log").write_text(QUIET_LINES)  # same bytes as d.log: its result is reused
+    copied = B.execute([d], out, jobs=2, timeout=30, progress="none", **FAKE)
+    assert copied.analysed == 0 and (out / "reports" / "e.log.json").is_file()
+    (d / "e.log").unlink()
+    forced = B.execute([d], out, jobs=2, timeout=30, force=True, progress="none", **FAKE)
+    assert forced.analysed == 5 and forced.skipped == 0
+    entries = [json.loads(x) for x in (out / "state.jsonl").read_text().splitlines()]
+    assert len(entries) == len({e["key"] for e in entries}) == 6  # compacted: one line per path ever seen
+
+
+def test_other_patterns_version_is_not_reused(tmp_path):
+    d, out = _small_fleet(tmp_path), tmp_path / "out"
+    B.execute([d], out, jobs=1, timeout=30, progress="none", **FAKE)
+    again = B.execute([d], out, jobs=1, timeout=30, progress="none", analyze_fn=fake_analyze,
+                      patterns_version="fake-2")
+    assert again.analysed == 5
+
+
+def test_resume_after_interruption(tmp_path):
+    d, out = _small_fleet(tmp_path), tmp_path / "out"
+    full = B.execute([d], out, jobs=2, timeout=30, progress="none", **FAKE)
+    # an interrupted run: two finished bundles in the state, a line cut short, no tables
+    lines = (out / "state.jsonl").read_text().splitlines()
+    (out / "state.jsonl").write_text(lines[0] + "\n" + lines[1] + "\n" + lines[2][:40])
+    for name in ("bundles.parquet", "bundles.csv", "findings.parquet", "findings.csv"):
+        (out / name).unlink()
+    resumed = B.execute([d], out, jobs=2, timeout=30, progress="none", **FAKE)
+    assert resumed.skipped == 2 and resumed.analysed == 3
+    cols = ["bundle", "status", "causes", "finding_count"]
+    pd.testing.assert_frame_equal(full.bundles[cols], resumed.bundles[cols])
+    assert len(pd.read_parquet(out / "findings.parquet")) == len(full.findings)
+    entries = [json.loads(x) for x in (out / "state.jsonl").read_text().splitlines()]
+    assert sorted(e["key"] for e in entries) == sorted(str(p) for p in B.expand_inputs([d])[0])
+
+
+# --- run_batch: exit codes, progress, summary --------------------------------------------------
+def test_run_batch_exit_codes_and_output(tmp_path, capsys):
+    d = _small_fleet(tmp_path)
+    (d / "bad.zip").unlink()
+    assert B.run_batch([d], tmp_path / "o1", jobs=1, timeout=30, **FAKE) == 0
+    captured = capsys.readouterr()
+    assert "Causes by number of bundles:" in captured.out
+    assert "[4/4]" in captured.err  # plain progress lines when stderr is not a terminal
+    (d / "bad.zip").write_bytes(b"garbage" * 20)
+    assert B.run_batch([d], tmp_path / "o1", jobs=1, timeout=30, **FAKE) == 1
+    err = capsys.readouterr().err
+    assert "unchanged" in err
+    (tmp_path / "file").write_text("x")
+    assert B.run_batch([d], tmp_path / "file", jobs=1) == 2
+    assert B.run_batch([d], tmp_path / "o2", jobs=0) == 2
+    assert B.run_batch([d], tmp_path / "o2", engine="spark") == 2
+    assert B.run_batch([d], tmp_path / "o2", timeout=0) == 2
+    assert B.run_batch([tmp_path / "nothing-here"], tmp_path / "o2") == 2
+    assert "loganalyze: error:" in capsys.readouterr().err
+
+
+def test_library_batch_function(tmp_path):
+    d = _small_fleet(tmp_path)
+    fleet = B.batch([d], jobs=2, timeout=30, analyze_fn=fake_analyze)
+    assert isinstance(fleet, B.Fleet) and isinstance(fleet.bundles, pd.DataFrame)
+    assert len(fleet.bundles) == 5 and len(fleet.failed) == 1 and fleet.out.is_dir()
+    assert set(fleet.findings["bundle"]) == {"a.zip", "b", "c.log"}
+
+
+def test_import_loganalyzer_does_not_import_pandas():
+    code = "import sys, loganalyzer, loganalyzer.fleet; print('pandas' in sys.modules)"
+    root = Path(__file__).resolve().parents[1]
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, timeout=60)
+    assert res.stdout.strip() == "False", res.stderr
+
+
+# --- dask ------------------------------------------------------------------------------------
+def test_dask_local_cluster_gives_the_same_tables(fleet_dir, local_run, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    import logging
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                                  silence_logs=logging.ERROR) as cluster:
+        fleet = run(fleet_dir, tmp_path / "out", engine="dask", scheduler=cluster.scheduler_address)
+    local = local_run[0]
+    cols = ["bundle", "path", "content_hash", "status", "agent_version", "os", "top_cause", "top_severity",
+            "causes", "finding_count", "patterns_version", "extensions"]
+    key = "bundle"
+    pd.testing.assert_frame_equal(local.bundles[cols].sort_values(key).reset_index(drop=True),
+                                  fleet.bundles[cols].sort_values(key).reset_index(drop=True))
+    fcols = [c for c in B.FINDING_COLUMNS]
+    pd.testing.assert_frame_equal(local.findings[fcols].sort_values(key).reset_index(drop=True),
+                                  fleet.findings[fcols].sort_values(key).reset_index(drop=True))
+    errors = fleet.bundles.set_index("bundle")["error"]
+    assert "killed" in errors["hang.log"] and "exit code 7" in errors["crash.log"]
+    assert sorted(p.name for p in (tmp_path / "out" / "reports").iterdir()) == \
+        ["quiet.log.json", "vm1.zip.json", "vm2.json", "vm3.log.json"]
+
+
+# --- the real analysis ------------------------------------------------------------------------
+def test_real_analysis_in_batch(tmp_path):
+    d = tmp_path / "real"
+    d.mkdir()
+    write_zip(d / "vm1.zip")
+    write_bundle_dir(d / "vm2")
+    (d / "corrupt.zip").write_bytes(b"PK\x03\x04" + bytes(range(256)) * 3)
+    (d / "empty").mkdir()
+    (d / "empty" / "README").write_text("nothing")
+    fleet = B.execute([d], tmp_path / "out", jobs=2, timeout=120, progress="none")
+    rows = fleet.bundles.set_index("bundle")
+    assert dict(rows["status"].astype(str)) == {"vm1.zip": "ok", "vm2": "ok", "corrupt.zip": "error",
+                                                "empty": "error"}
+    assert rows.loc["vm1.zip", "agent_version"] == "2.11.1.12"
+    assert "agent-crash-loop" in rows.loc["vm2", "causes"].split(",")
+    from loganalyzer.patterns import load_library
+    assert rows.loc["vm2", "patterns_version"] == load_library().version
+    report = fleet.report("vm1.zip")
+    assert report["summary"]["finding_count"] == rows.loc["vm1.zip", "finding_count"]
+
+
+def test_docstring_names_every_table_column():
+    doc = B.__doc__
+    for col in list(B.BUNDLE_COLUMNS) + list(B.FINDING_COLUMNS):
+        assert re.search(rf"\b{col}\b", doc), col
+
+
+def test_one_run_at_a_time_per_output_folder(tmp_path):
+    d = _small_fleet(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    held = B._lock(out)
+    try:
+        with pytest.raises(B.BatchError, match="another batch run"):
+            B.execute([d], out, progress="none", **FAKE)
+    finally:
+        held.close()
+    assert B.execute([d], out, jobs=1, progress="none", **FAKE).analysed == 5
