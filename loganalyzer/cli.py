@@ -198,7 +198,7 @@ def batch_cmd(
 ) -> None:
     """Analyse many bundles, each in isolation, into one fleet table."""
     try:
-        from .batch import run_batch
+        from .fleet import run_batch
     except ImportError as exc:
         raise UserError(f"batch mode is not available: {exc}") from None
     code = run_batch(inputs, out, jobs=jobs or os.cpu_count() or 1, timeout=timeout, force=force,

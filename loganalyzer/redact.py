@@ -1,0 +1,302 @@
+"""Mask secrets in text before it leaves the tool (evidence lines, facts, messages).
+
+:func:`redact` is applied by every renderer. It is idempotent, linear in the length of the
+text (every pattern is bounded, no nested quantifiers) and never raises. What it masks::
+
+    https://acct.blob.core.windows.net/c/b.status?sv=2018&sr=b&sig=AbC%3D   -> .../b.status?<redacted>
+    ... sig=AbC%3D ...                                                       -> sig=<redacted>
+    "password": "hunter2"        'adminPassword': 'x'                        -> "password": "<redacted>"
+    \\"protectedSettings\\": \\"MIIB...\\"  (JSON inside a JSON string)       -> \\"protectedSettings\\": \\"<redacted>\\"
+    <UserPassword>x</UserPassword>   <ns1:CustomData>...</ns1:CustomData>    -> <UserPassword><redacted></UserPassword>
+    password=x   AccountKey=abc==;   SharedAccessKey=...                     -> password=<redacted>
+    Authorization: Bearer eyJ...   x-ms-encryption-key: ...                  -> Authorization: <redacted>
+    -----BEGIN RSA PRIVATE KEY----- ... -----END RSA PRIVATE KEY-----        -> -----BEGIN RSA PRIVATE KEY-----<redacted>-----END ...
+    protectedSettings: MIIBzAYJKoZIhvcNAQcD...  and any base64 run of 100+ chars -> <redacted>
+
+Every rule looks at the original text and names the spans to mask; the spans are merged and
+replaced at the end, so one rule can never hide the context another rule needs. Boolean-like
+values (``y``, ``n``, ``true``, ``false``, ``null``) are kept, so configuration such as
+``Provisioning.DeleteRootPassword=y`` stays readable.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Callable, Iterator
+
+MARK = "<redacted>"
+_FAILED = "<redacted: text could not be checked for secrets>"
+
+# words that make a key (JSON, XML, key=value) secret when contained in its name
+_SECRET_WORDS = (
+    "password", "passwd", "passphrase", "secret", "protectedsettings", "customdata",
+    "accountkey", "sharedaccesskey", "sharedaccesssignature", "privatekey", "private_key",
+    "apikey", "api_key", "accesskey", "access_key", "sastoken", "sas_token", "accesstoken",
+    "access_token", "refreshtoken", "refresh_token", "authorization", "credential",
+)
+_SECRET_EXACT = {"sig", "signature", "token", "key", "sas", "userpassword"}
+# key names that contain a secret word but name something harmless
+_NOT_SECRET = ("thumbprint", "authentication", "passwordcryptid", "passwordcryptsaltlength")
+_KEEP_VALUES = {"y", "n", "yes", "no", "true", "false", "none", "null", "nil", "on", "off"}
+_PREFILTER = tuple(_SECRET_WORDS) + ("sig", "token", "key", "sas", "signature")
+
+Span = tuple[int, int, str]  # start, end, replacement
+
+
+def is_secret_key(key: str) -> bool:
+    """True when a field named ``key`` holds a secret (``adminPassword``, ``ns1:CustomData``)."""
+    k = key.rsplit(":", 1)[-1].strip().lower()
+    if not k or any(n in k for n in _NOT_SECRET):
+        return False
+    return k in _SECRET_EXACT or any(w in k for w in _SECRET_WORDS)
+
+
+def _keep(value: str) -> bool:
+    """Values that never hide a secret: empty, booleans, null, already masked, ``n#comment``."""
+    v = value.strip().strip("\"'\\")
+    if not v or v.startswith(MARK) or v.lower() in _KEEP_VALUES:
+        return True
+    head, sep, _ = v.partition("#")  # waagent.conf: "Provisioning.DecodeCustomData=n#comment"
+    return bool(sep) and head.strip().lower() in _KEEP_VALUES
+
+
+def _always(key: str) -> bool:
+    return True
+
+
+# --- PEM blocks -------------------------------------------------------------------------------
+_PEM_HEAD = re.compile(r"-----BEGIN (?P<label>[A-Z0-9 ]{0,40}KEY[A-Z0-9 ]{0,20})-----")
+
+
+def _pem(text: str) -> Iterator[Span]:
+    """The body of each ``-----BEGIN ... KEY-----`` block, to its END line or the end of the text."""
+    done = 0
+    for h in _PEM_HEAD.finditer(text):
+        if h.start() < done or text.startswith(MARK, h.end()):
+            continue  # inside a masked block, or masked already
+        footer = f"-----END {h.group('label')}-----"
+        end = text.find(footer, h.end())
+        end = len(text) if end < 0 else end + len(footer)
+        yield h.end(), end, MARK + footer
+        done = end
+
+
+# --- URL query strings that carry a SAS ---------------------------------------------------------
+_QUERY = re.compile(r"\?(?P<q>[^\s\"'<>#`]+)")
+_SAS_PARAM = re.compile(r"(?:^|[&;?])(?:sig|se|st|sp|sv|sr|sk\w{0,8}|sip|spr|srt|ss|ske|sdd|rscc)=",
+                        re.I)
+
+
+def _query(text: str) -> Iterator[Span]:
+    for m in _QUERY.finditer(text):
+        if _SAS_PARAM.search(m.group("q")):
+            yield m.start("q"), m.end("q"), MARK
+
+
+# --- JSON / Python-repr  "key": value  and JSON inside a JSON string ------------------------------
+_JSON = re.compile(
+    r"(?P<kq>[\"'])(?P<key>[\w.:\-$@]{1,80})(?P=kq)\s*:\s*"
+    r"(?:\"(?P<d>(?:[^\"\\\n]|\\.)*)(?P<dc>\")?|'(?P<s>(?:[^'\\\n]|\\.)*)(?P<sc>')?"
+    r"|(?P<br>[{\[])|(?P<bare>[^\s,}\]\"']+))")
+_EJSON = re.compile(
+    r"(?P<kq>\\+\")(?P<key>[\w.:\-$@]{1,80})\\+\"\s*:\s*"
+    r"(?:\\+\"(?P<d>(?:[^\"\\]|\\(?!\\*\"))*)(?P<dc>\\+\")?|(?P<bare>[^\s,}\]\\\"]+))")
+
+
+def _bracket_end(text: str, start: int) -> int:
+    """Index after the bracket group opened at ``start`` (string-aware); len(text) if unclosed."""
+    depth, i, n, quote = 0, start, len(text), None
+    while i < n:
+        c = text[i]
+        if quote:
+            if c == "\\":
+                i += 1
+            elif c == quote:
+                quote = None
+        elif c in "\"'":
+            quote = c
+        elif c in "{[":
+            depth += 1
+        elif c in "}]":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+        i += 1
+    return n
+
+
+def _json(rx: re.Pattern) -> Callable[[str], Iterator[Span]]:
+    def find(text: str) -> Iterator[Span]:
+        pos = 0
+        while True:
+            m = rx.search(text, pos)
+            if m is None:
+                return
+            # go on behind the key even after a masked value: in a malformed line the "value"
+            # may be the next key ("password": "password": "x"); masks overlap harmlessly
+            pos = m.end("key") + 1
+            if not is_secret_key(m.group("key")):
+                continue
+            if "br" in m.re.groupindex and m.group("br"):
+                end = _bracket_end(text, m.start("br"))
+                yield m.start("br"), end, f'"{MARK}"'
+                pos = end
+                continue
+            for g in ("d", "s", "bare"):
+                if g in m.re.groupindex and m.group(g) is not None:
+                    if not _keep(m.group(g)):
+                        yield m.start(g), m.end(g), MARK
+                    break
+    return find
+
+
+# --- XML elements ------------------------------------------------------------------------------
+_XML = re.compile(r"<(?P<tag>[\w.:\-]{1,80})(?:\s[^<>]{0,1000})?>(?P<val>[^<]+)")
+_XML_ESC = re.compile(r"&lt;(?P<tag>[\w.:\-]{1,80})(?:\s(?:(?!&gt;)[^<>]){0,200})?&gt;"
+                      r"(?P<val>(?:(?!&lt;)[^<])+)")
+
+
+def _xml(rx: re.Pattern) -> Callable[[str], Iterator[Span]]:
+    def find(text: str) -> Iterator[Span]:
+        for m in rx.finditer(text):
+            if is_secret_key(m.group("tag")) and not _keep(m.group("val")):
+                yield m.start("val"), m.end("val"), MARK
+    return find
+
+
+# --- key=value, key: value headers --------------------------------------------------------------
+_KV = re.compile(r"(?P<key>(?:" + "|".join(_SECRET_WORDS) + r"|sig)[\w.\-]{0,30})(?P<sep>[ \t]*=[ \t]*)",
+                 re.I)
+_KV_VAL = re.compile(r"\"[^\"\n]*\"?|'[^'\n]*'?|(?:[^\s;,&\"'<]|<(?!/))+")  # stops at a closing tag
+_KV_SAS = re.compile(r"(?P<key>SharedAccessSignature)(?P<sep>[ \t]*=[ \t]*)", re.I)
+_KV_SAS_VAL = re.compile(r"[^\s;,\"']+")
+_HEADER = re.compile(
+    r"(?<![\w-])(?P<key>(?:proxy-)?authorization|x-ms-[\w-]{0,40}?(?:key|token|secret|signature"
+    r"|authorization|password)[\w-]{0,20}|ocp-apim-subscription-key)"
+    r"(?P<sep>[\"']?[ \t]*[:=][ \t]*[\"']?)", re.I)
+_HEADER_VAL = re.compile(r"(?:(?:bearer|basic|sharedkey|sharedkeylite|sharedaccesssignature|sas|negotiate)"
+                         r"[ \t]+)?[^\s\"',;}]+", re.I)
+
+
+def _kv(rx: re.Pattern, val_rx: re.Pattern,
+        secret: Callable[[str], bool] = is_secret_key) -> Callable[[str], Iterator[Span]]:
+    """key=value: the value is matched only for secret keys, so ``sign=sign=...`` stays linear."""
+    def find(text: str) -> Iterator[Span]:
+        pos = masked_to = 0
+        while True:
+            m = rx.search(text, pos)
+            if m is None:
+                return
+            pos = m.end()  # go on behind the separator: a value may be the next key
+            if pos >= masked_to and secret(m.group("key")):  # (a value inside a mask is masked)
+                v = val_rx.match(text, pos)
+                if v is not None and not _keep(v.group(0)):
+                    yield v.start(), v.end(), MARK
+                    masked_to = v.end()
+    return find
+
+
+# --- sig= anywhere, base64 after protectedSettings, long base64 runs ----------------------------
+_SIG = re.compile(r"(?<![A-Za-z0-9_])sig=(?P<val>[^\s&\"'<>;,]+)", re.I)
+_B64_AFTER = re.compile(
+    r"(?:protectedsettings|customdata|userpassword)[\s\"':=\\]{1,10}"
+    r"(?P<val>(?:(?=[A-Za-z]*[0-9+/])[A-Za-z0-9+/]{8,}|[A-Za-z0-9+/]{20,})={0,2})(?![\w+/=])(?!" + re.escape(MARK) + ")", re.I)
+_B64_LONG = re.compile(r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{100,}={0,2}")
+
+
+def _group(rx: re.Pattern, name: str = "val") -> Callable[[str], Iterator[Span]]:
+    def find(text: str) -> Iterator[Span]:
+        for m in rx.finditer(text):
+            yield m.start(name), m.end(name), MARK
+    return find
+
+
+def _whole(rx: re.Pattern) -> Callable[[str], Iterator[Span]]:
+    def find(text: str) -> Iterator[Span]:
+        for m in rx.finditer(text):
+            yield m.start(), m.end(), MARK
+    return find
+
+
+# (words of which one must occur in the lower-cased text, a finder of spans to mask)
+_FINDERS: list[tuple[tuple[str, ...], Callable[[str], Iterator[Span]]]] = [
+    (("-----begin",), _pem),
+    (("?",), _query),
+    (_PREFILTER, _json(_JSON)),
+    (_PREFILTER, _json(_EJSON)),
+    (_PREFILTER, _xml(_XML)),
+    (("&lt;",), _xml(_XML_ESC)),
+    (("protectedsettings", "customdata", "userpassword"), _group(_B64_AFTER)),
+    (("authorization", "x-ms-", "ocp-apim"), _kv(_HEADER, _HEADER_VAL, _always)),
+    (("sharedaccesssignature",), _kv(_KV_SAS, _KV_SAS_VAL)),
+    (_PREFILTER, _kv(_KV, _KV_VAL)),
+    (("sig=",), _group(_SIG)),
+]
+
+
+def _apply(text: str, spans: list[Span]) -> str:
+    """Replace the spans; overlapping or touching spans become one ``<redacted>``."""
+    spans.sort(key=lambda s: (s[0], -s[1]))
+    out: list[str] = []
+    pos = 0
+    cur: list = []
+    for start, end, repl in spans:
+        if end <= start:
+            continue
+        if cur and start <= cur[1]:
+            if end > cur[1]:
+                cur[1], cur[2] = end, MARK
+            continue
+        if cur:
+            out.append(text[pos:cur[0]] + cur[2])
+            pos = cur[1]
+        cur = [start, end, repl]
+    if cur:
+        out.append(text[pos:cur[0]] + cur[2])
+        pos = cur[1]
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def redact(text: str) -> str:
+    """Return ``text`` with every secret replaced by ``<redacted>``. Never raises."""
+    try:
+        if text is None:
+            return ""
+        if not isinstance(text, str):
+            text = str(text)
+        if not text:
+            return text
+        low = text.lower()
+        spans: list[Span] = []
+        for words, find in _FINDERS:
+            if any(w in low for w in words):
+                spans.extend(find(text))
+        if len(text) >= 100:
+            spans.extend(_whole(_B64_LONG)(text))
+        return _apply(text, spans) if spans else text
+    except Exception:  # pragma: no cover - defensive: a bug here must not leak the text
+        return _FAILED
+
+
+def redact_data(obj: Any, _key: str | None = None, _depth: int = 0) -> Any:
+    """Redact every string inside dicts/lists/tuples; a value under a secret key is masked whole.
+
+    Keys are kept (they are field names). Non-string scalars are returned unchanged.
+    """
+    try:
+        if _depth > 50:
+            return MARK
+        if isinstance(obj, str):
+            if _key is not None and is_secret_key(_key) and not _keep(obj):
+                return MARK
+            return redact(obj)
+        if isinstance(obj, dict):
+            return {k: redact_data(v, str(k), _depth + 1) for k, v in obj.items()}
+        if isinstance(obj, (list, tuple)):
+            return [redact_data(v, _key, _depth + 1) for v in obj]
+        if _key is not None and is_secret_key(_key) and isinstance(obj, (int, float)) \
+                and not isinstance(obj, bool):
+            return MARK
+        return obj
+    except Exception:  # pragma: no cover - defensive
+        return MARK
