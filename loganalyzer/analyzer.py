@@ -197,7 +197,8 @@ def analyze(path: str | Path, *, patterns: str | Path | None = None, keep_record
     causes = load_causes()
     timings: dict[str, float] = {"load": time.perf_counter() - t0}
     t0i = time.perf_counter()
-    report = Report(bundle=str(path), tool_version=__version__, patterns_version=library.version)
+    report = Report(bundle=str(path), tool_version=__version__, patterns_version=library.version,
+                    generated_at=datetime.now(timezone.utc))
     with open_bundle(path, limits or Limits()) as bundle:
         timings["ingest"] = time.perf_counter() - t0i
         ctx = parsers.ParseContext()

@@ -208,6 +208,7 @@ class Finding:
     patterns: list[str] = field(default_factory=list)
     rule: str | None = None
     summary: str = ""  # one line of what was seen, in English (facts filled in)
+    summary_i18n: dict[str, str] = field(default_factory=dict)  # the same line in other languages
     details: dict[str, Any] = field(default_factory=dict)
     partial: bool = False  # drawn from truncated or partly unreadable inputs
     explained_by: str | None = None  # another cause that explains this one
@@ -292,6 +293,7 @@ class Report:
     hits: list[Hit] | None = None
     timeline: list[dict[str, Any]] = field(default_factory=list)  # counts per source/level/bucket
     schema_version: str = SCHEMA_VERSION
+    generated_at: datetime | None = None
     tool_version: str = ""
     patterns_version: str = ""
 

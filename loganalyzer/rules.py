@@ -254,6 +254,7 @@ class FactResult:
     severity: str | None = None
     first: datetime | None = None
     last: datetime | None = None
+    summary_de: str = ""
 
 
 def _has_kind(ctx: Context, *kinds: str) -> bool:
@@ -280,6 +281,7 @@ def fact_agent_version_below(rule: FactRule, ctx: Context) -> FactResult:
         if legacy and legacy >= 0.5 * total:
             return FactResult(True, rule.params.get("legacy_confidence", 0.4),
                               "waagent.log is written in the legacy 2.0.x format (no version banner)",
+                              summary_de="waagent.log ist im alten 2.0.x-Format geschrieben (kein Versionsbanner)",
                               details={"agent_version": "2.0.x (legacy format)"}, severity="warning")
         return FactResult(False, not_evaluable="no agent version banner in the bundle")
     vt = version_tuple(version)
@@ -288,10 +290,13 @@ def fact_agent_version_below(rule: FactRule, ctx: Context) -> FactResult:
     minimum_text = ".".join(map(str, minimum))
     auto = ctx.facts.config.get("AutoUpdate.Enabled") or ctx.facts.config.get("AutoUpdate.UpdateToLatestVersion")
     summary = f"{who} version {version} is below the supported minimum {minimum_text}"
+    who_de = {"daemon": "Daemon", "goal-state agent": "Zielzustands-Agent"}[who]
+    summary_de = f"{who_de}-Version {version} liegt unter der unterstützten Mindestversion {minimum_text}"
     conf = rule.params.get("confidence", 0.45)
     severity = "warning"
     if auto and auto.strip().lower().startswith("n"):
         summary += "; auto-update is disabled in waagent.conf"
+        summary_de += "; die automatische Aktualisierung ist in waagent.conf abgeschaltet"
         conf = min(0.95, conf + 0.25)
         severity = "error"
     ev = []
@@ -300,7 +305,7 @@ def fact_agent_version_below(rule: FactRule, ctx: Context) -> FactResult:
         if s:
             ev.append(Evidence(s.record_file, s.line, s.text, s.ts, pid))
     return FactResult(True, conf, summary, ev, {"agent_version": version, "minimum": minimum_text},
-                      severity=severity)
+                      severity=severity, summary_de=summary_de)
 
 
 def fact_config_value(rule: FactRule, ctx: Context) -> FactResult:
@@ -316,7 +321,8 @@ def fact_config_value(rule: FactRule, ctx: Context) -> FactResult:
     if values and norm not in values:
         return FactResult(False)
     return FactResult(True, rule.params.get("confidence", 0.9), f"waagent.conf sets {key}={value}",
-                      _input_evidence(ctx, "waagent_conf", f"{key}={value}"), {"key": key, "value": value})
+                      _input_evidence(ctx, "waagent_conf", f"{key}={value}"), {"key": key, "value": value},
+                      summary_de=f"waagent.conf setzt {key}={value}")
 
 
 def fact_config_present(rule: FactRule, ctx: Context) -> FactResult:
@@ -335,7 +341,8 @@ def fact_config_present(rule: FactRule, ctx: Context) -> FactResult:
         return FactResult(False)
     text = ", ".join(f"{k}={v}" for k, v in set_keys.items())
     return FactResult(True, rule.params.get("confidence", 0.7), f"waagent.conf sets {text}",
-                      _input_evidence(ctx, "waagent_conf", text), {"config": set_keys})
+                      _input_evidence(ctx, "waagent_conf", text), {"config": set_keys},
+                      summary_de=f"waagent.conf setzt {text}")
 
 
 def fact_lease_missing_245(rule: FactRule, ctx: Context) -> FactResult:
@@ -351,7 +358,8 @@ def fact_lease_missing_245(rule: FactRule, ctx: Context) -> FactResult:
         ev = [Evidence(lease.source, None, "lease without option unknown-245") for lease in leases[:3]]
         return FactResult(True, rule.params.get("confidence", 0.8),
                           f"{len(leases)} DHCP lease(s) without option 245", ev,
-                          {"leases": len(leases)})
+                          {"leases": len(leases)},
+                          summary_de=f"{len(leases)} DHCP-Lease(s) ohne Option 245")
     return FactResult(False)
 
 
@@ -368,8 +376,10 @@ def fact_agent_silent(rule: FactRule, ctx: Context) -> FactResult:
     hours = parse_duration(rule.params.get("silence", "6h"))
     if hours is None or gap < hours:
         return FactResult(False)
+    hours_text = f"{gap.total_seconds() / 3600:.1f}"
     return FactResult(True, rule.params.get("confidence", 0.7),
-                      f"the agent wrote nothing for {gap.total_seconds() / 3600:.1f} h before collection",
+                      f"the agent wrote nothing for {hours_text} h before collection",
+                      summary_de=f"der Agent hat in den {hours_text.replace('.', ',')} h vor der Erfassung nichts geschrieben",
                       details={"silent_hours": round(gap.total_seconds() / 3600, 1)},
                       first=ctx.last_agent_ts, last=f.collection_time)
 
@@ -387,11 +397,12 @@ def fact_extension_status(rule: FactRule, ctx: Context) -> FactResult:
         if values & codes or any(n and n in v for n in names for v in values):
             text = f"{e.name} {e.version or ''} status={e.status} code={e.code} extErrorCode={e.ext_error_code}"
             ev = [Evidence(e.sources[-1] if e.sources else e.name, None, redact(text), e.status_time)]
+            suffix = f" ({e.ext_error_code})" if e.ext_error_code else ""
             return FactResult(True, rule.params.get("confidence", 0.8),
-                              f"{e.name} reports code {e.code}"
-                              + (f" ({e.ext_error_code})" if e.ext_error_code else ""),
+                              f"{e.name} reports code {e.code}{suffix}",
                               ev, {"extension": e.name, "version": e.version, "code": e.code,
                                    "ext_error_code": e.ext_error_code},
+                              summary_de=f"{e.name} meldet Code {e.code}{suffix}",
                               first=e.status_time, last=e.status_time)
     return FactResult(False)
 
@@ -407,7 +418,8 @@ def fact_handler_not_ready(rule: FactRule, ctx: Context) -> FactResult:
             ev = [Evidence(e.sources[-1] if e.sources else n, None, redact(text))]
             return FactResult(True, rule.params.get("confidence", 0.6),
                               f"{n} handler is {e.handler_status or e.handler_state}", ev,
-                              {"extension": n, "version": e.version})
+                              {"extension": n, "version": e.version},
+                              summary_de=f"Handler von {n} ist {e.handler_status or e.handler_state}")
     return FactResult(False)
 
 
@@ -432,7 +444,9 @@ def fact_sequence_open(rule: FactRule, ctx: Context) -> FactResult:
             return FactResult(True, rule.params.get("confidence", 0.5),
                               rule.params.get("summary", "the log ends inside an unfinished operation")
                               + f" ({source}, {end - o} record(s) after the last marker)", ev,
-                              {"source": source}, first=sample.ts if sample else None)
+                              {"source": source}, first=sample.ts if sample else None,
+                              summary_de=rule.params.get("summary_de", "das Protokoll endet mitten in einem unvollendeten Vorgang")
+                              + f" ({source}, {end - o} Eintrag/Einträge nach der letzten Markierung)")
     return FactResult(False)
 
 
@@ -522,6 +536,7 @@ def _finding(support: Support, cause: Any) -> Finding:
     patterns: list[str] = []
     details: dict[str, Any] = {}
     summaries: list[str] = []
+    summaries_de: list[str] = []
 
     def widen(a: datetime | None, b: datetime | None) -> None:
         nonlocal first, last
@@ -556,6 +571,7 @@ def _finding(support: Support, cause: Any) -> Finding:
         widen(res.first, res.last)
         patterns.append(f"rule:{fr.id}")
         summaries.append(res.summary)
+        summaries_de.append(res.summary_de or res.summary)
         details.update(res.details)
         evidence.extend(res.evidence)
     # evidence: the strongest patterns first, first and last occurrence of each
@@ -577,13 +593,14 @@ def _finding(support: Support, cause: Any) -> Finding:
     confidence = min(0.99, 1 - confidence)
     if stats:
         n = sum(st.count for st in stats)
-        summaries.insert(0, f"{n} matching line{'s' if n != 1 else ''} "
-                            f"({', '.join(f'{st.pattern.id} x{st.count}' for st in stats[:4])}"
-                            f"{', ...' if len(stats) > 4 else ''})")
+        listing = (f"({', '.join(f'{st.pattern.id} x{st.count}' for st in stats[:4])}"
+                   f"{', ...' if len(stats) > 4 else ''})")
+        summaries.insert(0, f"{n} matching line{'s' if n != 1 else ''} {listing}")
+        summaries_de.insert(0, f"{n} passende Zeile{'n' if n != 1 else ''} {listing}")
     return Finding(cause=support.cause, severity=severity, confidence=round(confidence, 3),
                    count=count, first_seen=first, last_seen=last, evidence=evidence[:MAX_EVIDENCE],
                    patterns=patterns, rule=None, summary="; ".join(summaries), details=details,
-                   partial=partial)
+                   partial=partial, summary_i18n={"en": "; ".join(summaries), "de": "; ".join(summaries_de)})
 
 
 def route_causes(pattern: Pattern, record: Record, groups: dict[str, str], routes: list[Route]) -> set[str]:

@@ -68,3 +68,15 @@ def test_secrets_in_samples_never_reach_a_report():
     for fmt in ("json", "text", "md"):
         out = render(report, fmt, lang="en", show_all=True)
         assert "FAKESIGNATURE" not in out and "FAKE==" not in out
+
+
+@pytest.mark.parametrize("name", ["extensions-disabled", "agent-outdated", "dhcp-245-missing", "no-internet-access",
+                                  "snapshot-fsfreeze-failed", "extension-load-failure"])
+def test_german_report_has_german_summaries(name):
+    import json
+    from loganalyzer.render import render
+    doc = json.loads(render(loganalyzer.analyze(SAMPLES / name), "json", lang="de"))
+    for f in doc["findings"]:
+        for english in ("matching line", " reports code ", "waagent.conf sets", " handler is ", "lease(s) without",
+                        "is below the supported minimum", "the log ends"):
+            assert english not in f["summary"], f["summary"]

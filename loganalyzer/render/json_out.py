@@ -179,6 +179,9 @@ def _finding(f: Any, lang: str, catalogue: dict) -> dict[str, Any]:
         d.setdefault(k, None)
     ev = d.get("evidence") if isinstance(d.get("evidence"), list) else []
     d["evidence"] = [_evidence(e) for e in ev if isinstance(e, dict)]
+    localized = getattr(f, "summary_i18n", None) or {}
+    if lang in localized and localized[lang]:
+        d["summary"] = redact(str(localized[lang]))
     d.update(cause_texts(d["cause"], lang, catalogue))
     return d
 
