@@ -182,20 +182,4 @@ def parse_wireserver_endpoint(data: bytes, source: str, ctx: ParseContext) -> It
 
 # --------------------------------------------------------------------------- redaction (shared)
 
-_REDACTIONS = (
-    (re.compile(r"(?i)([?&]sig=)[^&\s\"'<>]*"), r"\1***"),
-    (re.compile(r"(?i)(AccountKey=)[^;\s\"'<>]+"), r"\1***"),
-    (re.compile(r"(?i)(SharedAccessSignature=)[^;\s\"'<>]+"), r"\1***"),
-    (re.compile(r"(?i)(\b[a-z][a-z0-9+.\-]*://[^/\s:@\"'<>]+:)[^@\s/\"'<>]+@"), r"\1***@"),
-    (re.compile(r"(?i)(\"?(?:protectedSettings|password|userPassword|customData)\"?\s*[:=]\s*\"?)"
-                r"[^\"\s,}&]+"), r"\1***"),
-)
-
-
-def redact(text: str) -> str:
-    """Mask SAS signatures, storage keys, URL passwords and password-like fields in free text."""
-    if not text:
-        return text
-    for rx, repl in _REDACTIONS:
-        text = rx.sub(repl, text)
-    return text
+from ..redact import redact  # noqa: E402,F401 - one redaction for the whole project

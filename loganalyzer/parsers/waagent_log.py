@@ -22,6 +22,7 @@ from functools import partial
 from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Iterable, Iterator, NamedTuple
 
+from ..redact import scrub
 from ..model import Record
 from . import ParseContext, text_parser
 
@@ -58,26 +59,8 @@ _QUOTED_RE = re.compile(r"\s*([\"'])(\d{4}[-/].*)\1[\s,\]]*$", re.S)
 
 _DIGITS = frozenset("0123456789")
 
-# secrets never leave a parser: SAS signatures, JSON/logfmt passwords, protected settings, customData
-_SECRET_RE = re.compile(
-    r"(?P<k1>\bsig=)[^&\s\"'<>]+"
-    r"|(?P<k2>\"(?:protectedSettings|customData|[A-Za-z]*[Pp]assword)\"\s*:\s*)\"(?:[^\"\\]|\\.)*\""
-    r"|(?P<k3>\b[A-Za-z]*[Pp]assword=)[^&\s\"']+")
-
-
-def _redact_sub(m: re.Match) -> str:
-    if m.group("k1"):
-        return m.group("k1") + "<redacted>"
-    if m.group("k2"):
-        return m.group("k2") + '"<redacted>"'
-    return m.group("k3") + "<redacted>"
-
-
-def redact(text: str) -> str:
-    """``text`` with SAS signatures, passwords, protectedSettings and customData values masked."""
-    if "sig=" in text or "assword" in text or "rotectedSettings" in text or "ustomData" in text:
-        return _SECRET_RE.sub(_redact_sub, text)
-    return text
+# secrets never leave a parser: one redaction for the whole project (loganalyzer/redact.py)
+redact = scrub
 
 
 class AgentHeader(NamedTuple):
