@@ -20,7 +20,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples"
 GENERATOR = SAMPLES / "generate.py"
-HAND_WRITTEN = {"README.md", "generate.py"}
+HAND_WRITTEN = {"README.md", "generate.py", "fleet.py"}
 ARCHIVES = {"no-internet-access.zip", "agent-crash-loop.tar.gz"}
 
 ISO = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6})Z (VERBOSE|INFO|WARNING|ERROR) ")
