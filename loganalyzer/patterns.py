@@ -273,6 +273,8 @@ def adversarial_lines(pattern: Pattern) -> Iterator[str]:
         yield (seed * (REDOS_LINE // max(1, len(seed)) + 1))[:REDOS_LINE]
     yield ("a" * 40 + " ") * (REDOS_LINE // 41)
     yield "".join(pattern.hint) + "x" * REDOS_LINE
+    for c in "=*#-_.:/[]()0 \t\n":  # runs of the punctuation log banners are made of
+        yield c * REDOS_LINE
 
 
 def check_pattern(pattern: Pattern) -> list[TestFailure]:
