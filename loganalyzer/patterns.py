@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
+import ahocorasick
 import regex
 
 from .model import SEVERITIES, Hit, Record
@@ -77,6 +78,7 @@ class Library:
     _by_kind: dict[str, list[Pattern]] = field(default_factory=dict, repr=False)
     _any_kind: list[Pattern] = field(default_factory=list, repr=False)
     _by_id: dict[str, Pattern] = field(default_factory=dict, repr=False)
+    _scanners: dict[str, tuple] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self._by_id = {p.id: p for p in self.patterns}
@@ -86,6 +88,31 @@ class Library:
                     self._by_kind.setdefault(kind, []).append(p)
             else:
                 self._any_kind.append(p)
+
+    def _scanner(self, kind: str) -> tuple:
+        """(automaton over every hint literal of the kind's patterns, patterns, patterns without hints).
+
+        One Aho-Corasick pass over a message finds every hint at once, so only the patterns
+        whose literal occurs run their regex: the cost per record does not grow with the library.
+        """
+        sc = self._scanners.get(kind)
+        if sc is None:
+            patterns = self.for_kind(kind)
+            by_literal: dict[str, list[int]] = {}
+            always: list[int] = []
+            for i, p in enumerate(patterns):
+                if not p.hint:
+                    always.append(i)
+                for lit in p.hint:
+                    by_literal.setdefault(lit, []).append(i)
+            automaton = None
+            if by_literal:
+                automaton = ahocorasick.Automaton()
+                for lit, idxs in by_literal.items():
+                    automaton.add_word(lit, tuple(idxs))
+                automaton.make_automaton()
+            sc = self._scanners[kind] = (automaton, patterns, tuple(always))
+        return sc
 
     def get(self, pattern_id: str) -> Pattern | None:
         return self._by_id.get(pattern_id)
@@ -98,21 +125,25 @@ class Library:
 
     def match(self, record: Record) -> list[Hit]:
         """Every pattern that matches ``record`` (usually none)."""
-        hits: list[Hit] = []
+        automaton, patterns, always = self._scanner(record.kind)
         message = record.message
+        if automaton is not None and message:
+            candidates = set(always)
+            for _, idxs in automaton.iter(message):
+                candidates.update(idxs)
+        else:
+            candidates = set(always)
+        if not candidates:
+            return []
+        hits: list[Hit] = []
         level = record.level
-        for p in self._by_kind.get(record.kind, ()):
+        for i in sorted(candidates):
+            p = patterns[i]
             if p.levels and level is not None and level not in p.levels:
                 continue
-            groups = p.search(message)
-            if groups is not None:
-                hits.append(Hit(p.id, record, groups))
-        for p in self._any_kind:
-            if p.levels and level is not None and level not in p.levels:
-                continue
-            groups = p.search(message)
-            if groups is not None:
-                hits.append(Hit(p.id, record, groups))
+            m = p.compiled.search(message)
+            if m is not None:
+                hits.append(Hit(p.id, record, {k: v for k, v in m.groupdict().items() if v is not None}))
         return hits
 
 
