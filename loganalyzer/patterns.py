@@ -308,6 +308,17 @@ def adversarial_lines(pattern: Pattern) -> Iterator[str]:
         yield c * REDOS_LINE
 
 
+def _fast_enough(pattern: Pattern, text: str, tries: int = 3) -> bool:
+    """Within the time budget at least once in ``tries`` (a busy machine must not fail a fast regex)."""
+    for _ in range(tries):
+        try:
+            pattern.compiled.search(text, timeout=REDOS_BUDGET_S)
+            return True
+        except TimeoutError:
+            continue
+    return False
+
+
 def check_pattern(pattern: Pattern) -> list[TestFailure]:
     """Every example matches, no counter-example does, hints are required, regex is fast."""
     fails: list[TestFailure] = []
@@ -330,9 +341,7 @@ def check_pattern(pattern: Pattern) -> list[TestFailure]:
         if _matches(pattern, ex):
             fail(f"counter-example matches: {ex[:160]!r}")
     for text in adversarial_lines(pattern):
-        try:
-            pattern.compiled.search(text, timeout=REDOS_BUDGET_S)
-        except TimeoutError:
+        if not _fast_enough(pattern, text):
             fail(f"regex takes more than {REDOS_BUDGET_S * 1000:.0f} ms on a {len(text)} character line")
             break
     return fails
