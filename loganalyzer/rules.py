@@ -167,6 +167,18 @@ class Route:
 
 
 @dataclass(frozen=True)
+class Escalate:
+    """Hits of these patterns for ``cause``, ``min_count`` within ``window``, raise its severity."""
+
+    cause: str
+    patterns: tuple[str, ...]
+    min_count: int
+    window: timedelta | None
+    severity: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
 class FactRule:
     id: str
     type: str
@@ -180,6 +192,7 @@ class RuleSet:
     routes: list[Route]
     explains: dict[str, tuple[str, ...]]
     facts: list[FactRule]
+    escalations: list[Escalate] = field(default_factory=list)
 
     def threshold_for(self, pattern_id: str) -> Threshold | None:
         for t in self.thresholds:
@@ -195,6 +208,10 @@ class RuleSet:
             refs.update(r.patterns)
         for fr in self.facts:
             refs.update(fr.params.get("patterns", []))
+            refs.update(fr.params.get("open", []))
+            refs.update(fr.params.get("close", []))
+        for e in self.escalations:
+            refs.update(e.patterns)
         return refs
 
 
@@ -214,6 +231,9 @@ def load_rules(path: Path | None = None) -> RuleSet:
                         regex.compile(r["match"]), tuple(r.get("add", [])), tuple(r.get("remove", [])))
                   for r in data.get("route", [])]
         explains = {e["cause"]: tuple(e["explains"]) for e in data.get("explains", [])}
+        escalations = [Escalate(e["cause"], tuple(e["patterns"]), int(e.get("min_count", 1)),
+                                parse_duration(e.get("window")), e["severity"], e.get("note", ""))
+                       for e in data.get("escalate", [])]
         facts = []
         for f in data.get("fact", []):
             params = {k: v for k, v in f.items() if k not in ("id", "type", "cause")}
@@ -222,7 +242,7 @@ def load_rules(path: Path | None = None) -> RuleSet:
             facts.append(FactRule(f["id"], f["type"], f["cause"], params))
     except (KeyError, TypeError, ValueError, regex.error) as exc:
         raise RuleError(f"{path}: invalid rule: {exc}") from None
-    return RuleSet(thresholds, routes, explains, facts)
+    return RuleSet(thresholds, routes, explains, facts, escalations)
 
 
 # --- fact rules -------------------------------------------------------------------------------
@@ -512,6 +532,17 @@ def evaluate(ctx: Context, rules: RuleSet, causes: dict[str, Any]) -> tuple[list
 
     findings = [_finding(s, causes.get(s.cause)) for s in supports.values()]
     present = {f.cause: f for f in findings}
+    for esc in rules.escalations:
+        f = present.get(esc.cause)
+        if f is None:
+            continue
+        times = [t for st in supports[esc.cause].stats
+                 if any(fnmatch.fnmatchcase(st.pattern.id, g) for g in esc.patterns) for t in st.times]
+        if _within_window(times, esc.min_count, esc.window):
+            if severity_rank(esc.severity) > severity_rank(f.severity):
+                f.severity = esc.severity
+            f.confidence = round(min(0.99, f.confidence + 0.1), 3)
+            f.details["escalated"] = esc.note or f"{esc.min_count}+ within {esc.window}"
     for cause, explained in rules.explains.items():
         top = present.get(cause)
         if top is None:

@@ -111,3 +111,16 @@ def test_config_rule_needs_the_file():
     found = evaluate(ctx_with({}, facts=Facts(config={"Extensions.Enabled": "n"}), inputs=inputs), rules, {})[0]
     assert found[0].cause == "extensions-disabled" and found[0].evidence[0].file == "etc/waagent.conf"
     assert evaluate(ctx_with({}, facts=Facts(config={"Extensions.Enabled": "y"}), inputs=inputs), rules, {})[0] == []
+
+
+def test_three_exits_in_ten_minutes_escalate_to_critical():
+    from loganalyzer.rules import Escalate
+    p = pat("child.failed_rc", "error")
+    esc = Escalate("agent-crash-loop", ("child.*",), 3, timedelta(minutes=10), "critical")
+    rules = RuleSet([], [], {}, [], [esc])
+    once = evaluate(ctx_with(stats_for(p, [0])), rules, {})[0][0]
+    assert once.severity == "error" and "escalated" not in once.details
+    spread = evaluate(ctx_with(stats_for(p, [0, 30, 60])), rules, {})[0][0]
+    assert spread.severity == "error"
+    burst = evaluate(ctx_with(stats_for(p, [0, 2, 4])), rules, {})[0][0]
+    assert burst.severity == "critical" and burst.details["escalated"]
