@@ -17,7 +17,7 @@ from typing import Any
 from . import __version__, parsers
 from .causes import load_causes
 from .ingest import InputError, Limits, open_bundle
-from .model import Facts, Hit, InputFile, NoiseCount, Record, Report, Evidence
+from .model import Evidence, Facts, Hit, InputFile, NoiseCount, ParseProblem, Record, Report
 from .patterns import Library, load_library
 from .residue import ResidueMiner
 from .rules import Context, PatternStats, RuleSet, evaluate, load_rules, route_causes, Sample
@@ -69,6 +69,7 @@ class _Collector:
         self.versions: dict[str, list[str]] = {}
         self.since: datetime | None = None
         self.ordinal: dict[str, int] = {}  # records read per source
+        self.tz_guess: Counter = Counter()  # records with local time read in an assumed zone, per source
         self.last_pos: dict[tuple[str, str], int] = {}  # (pattern, source) -> ordinal of its last hit
         self.until: datetime | None = None
 
@@ -80,6 +81,8 @@ class _Collector:
         n = self.ordinal[record.source] = self.ordinal.get(record.source, 0) + 1
         if record.era:
             self.eras[record.era] += 1
+        if record.tz_guess:
+            self.tz_guess[record.source] += 1
         if ts is not None:
             if self.first is None or ts < self.first:
                 self.first = ts
@@ -222,6 +225,13 @@ def analyze(path: str | Path, *, patterns: str | Path | None = None, keep_record
             report.inputs.append(InputFile(path=unknown, kind=None, status="unknown"))
         report.problems.extend(getattr(bundle, "problems", []))
         report.problems.extend(ctx.problems)
+        zone = getattr(ctx.tz, "key", None) or str(ctx.tz)
+        for source, n in sorted(collector.tz_guess.items()):
+            report.problems.append(ParseProblem(
+                source, f"{n} record(s) carry local time without a zone (agent 2.2.45 and older, Python-2 "
+                        f"extension logs); read as {zone}, which is a guess: times may be off by the VM's "
+                        f"UTC offset", severity="info", key="problem.local_time",
+                params={"n": n, "zone": zone}))
         timings["parse_match"] = time.perf_counter() - t1
 
     t2 = time.perf_counter()

@@ -77,6 +77,12 @@ STRINGS: dict[str, dict[str, str]] = {
     "label.solution": {"en": "Solution", "de": "Lösung"},
     "label.docs": {"en": "Documentation", "de": "Dokumentation"},
     "label.observed": {"en": "Observed", "de": "Beobachtet"},
+    "problem.local_time": {
+        "en": "{n} record(s) carry local time without a zone (agent 2.2.45 and older, Python-2 extension logs); "
+              "read as {zone}, which is a guess: times may be off by the VM's UTC offset",
+        "de": "{n} Eintrag/Einträge tragen Ortszeit ohne Zeitzone (Agent 2.2.45 und älter, Python-2-Erweiterungsprotokolle); "
+              "gelesen als {zone}, das ist eine Annahme: Zeiten können um den UTC-Versatz der VM abweichen",
+    },
     "finding.partial": {"en": "partial: drawn from truncated or partly unreadable inputs",
                         "de": "unvollständig: aus abgeschnittenen oder teilweise unlesbaren Eingaben"},
     "finding.explained_by": {"en": "probably a consequence of {cause}",

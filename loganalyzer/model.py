@@ -54,6 +54,8 @@ class ParseProblem:
     message: str
     line: int | None = None
     severity: str = "warning"
+    key: str | None = None  # i18n key of the message, when it is one of the project's fixed texts
+    params: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {"file": self.source, "line": self.line, "message": self.message,

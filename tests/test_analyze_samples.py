@@ -80,3 +80,23 @@ def test_german_report_has_german_summaries(name):
         for english in ("matching line", " reports code ", "waagent.conf sets", " handler is ", "lease(s) without",
                         "is below the supported minimum", "the log ends"):
             assert english not in f["summary"], f["summary"]
+
+
+@pytest.mark.parametrize("name", [r[0] for r in expected()] + ["no-internet-access.zip", "agent-crash-loop.tar.gz"])
+def test_every_format_on_every_sample(name):
+    import json
+    from pathlib import Path
+
+    import jsonschema
+
+    from loganalyzer.render import render
+    schema = json.loads((Path(loganalyzer.__file__).parent / "schema" / "report.schema.json").read_text())
+    report = loganalyzer.analyze(SAMPLES / name)
+    for lang in ("en", "de"):
+        doc = json.loads(render(report, "json", lang=lang, show_all=True))
+        jsonschema.validate(doc, schema)
+        assert doc["lang"] == lang and doc["findings"] == sorted(
+            doc["findings"], key=lambda f: -f["confidence"])
+        for fmt in ("text", "md", "html"):
+            out = render(report, fmt, lang=lang)
+            assert out and (not report.findings or report.findings[0].cause in out)

@@ -186,6 +186,22 @@ def _finding(f: Any, lang: str, catalogue: dict) -> dict[str, Any]:
     return d
 
 
+def _problems(problems: Any, lang: str) -> list[dict[str, Any]]:
+    """Parse problems; the project's own fixed messages (those with a key) in the report language."""
+    from ..i18n import t
+    out = []
+    for p in problems or []:
+        try:
+            d = _clean(p.to_dict())
+            key = getattr(p, "key", None)
+            if key:
+                d["message"] = redact(t(key, lang, **(getattr(p, "params", None) or {})))
+        except Exception:
+            d = {"error": redact(str(p))}
+        out.append(d)
+    return out
+
+
 def report_to_dict(report: Report, lang: str = "en", show_all: bool = False,
                    generated_at: datetime | None = None, catalogue: dict | None = None) -> dict[str, Any]:
     """The report as one JSON-ready dict (see the module docstring); strings are redacted."""
@@ -234,7 +250,7 @@ def report_to_dict(report: Report, lang: str = "en", show_all: bool = False,
         "findings": findings,
         "facts": facts,
         "inputs": listed(report.inputs),
-        "problems": listed(report.problems),
+        "problems": _problems(report.problems, lang),
         "noise": noise,
         "unexplained": unexplained,
         "not_evaluable": listed(report.not_evaluable),
