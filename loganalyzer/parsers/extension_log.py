@@ -27,7 +27,7 @@ from typing import Iterable, Iterator
 
 from ..model import Record
 from . import ParseContext, text_parser
-from .waagent_log import AgentLineParser, RecordBuilder
+from .waagent_log import AgentLineParser, RecordBuilder, aware_ts
 
 UTC = timezone.utc
 VMSNAPSHOT_PREFIX = "[Microsoft.Azure.RecoveryServices.VMSnapshotLinux-1.0]"
@@ -214,17 +214,7 @@ def token_level(text: str) -> str | None:
 
 def _aware(date: str, time: str, frac: str | None, zone: str | None,
            agent: AgentLineParser) -> tuple[datetime | None, bool]:
-    text = f"{date.replace('/', '-')} {time}" + (f".{frac[:6].ljust(6, '0')}" if frac else "")
-    if zone is None:
-        return agent.local_ts(text), agent.tz_guess
-    try:
-        if zone == "Z":
-            return datetime.fromisoformat(text).replace(tzinfo=UTC), False
-        if ":" not in zone:
-            zone = zone[:3] + ":" + zone[3:]
-        return datetime.fromisoformat(text + zone).astimezone(UTC), False
-    except (ValueError, OverflowError):
-        return None, False
+    return aware_ts(date.replace("/", "-"), time, frac, zone, agent)
 
 
 def _token_level_fix(rec: Record) -> None:

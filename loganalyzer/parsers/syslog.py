@@ -28,7 +28,7 @@ from typing import Iterable, Iterator
 from ..model import Record
 from . import ParseContext, text_parser
 from .extension_log import token_level
-from .waagent_log import AgentLineParser, RecordBuilder
+from .waagent_log import AgentLineParser, RecordBuilder, aware_ts
 
 UTC = timezone.utc
 _MONTHS = {m: i for i, m in enumerate(
@@ -95,19 +95,7 @@ class _YearGuess:
         return self.year
 
 
-def _iso_ts(date: str, time: str, frac: str | None, zone: str | None,
-            agent: AgentLineParser) -> tuple[datetime | None, bool]:
-    text = f"{date} {time}" + (f".{frac[:6].ljust(6, '0')}" if frac else "")
-    if zone is None:
-        return agent.local_ts(text), agent.tz_guess
-    try:
-        if zone == "Z":
-            return datetime.fromisoformat(text).replace(tzinfo=UTC), False
-        if ":" not in zone:
-            zone = zone[:3] + ":" + zone[3:]
-        return datetime.fromisoformat(text + zone).astimezone(UTC), False
-    except (ValueError, OverflowError):
-        return None, False
+
 
 
 @text_parser("syslog")
@@ -143,7 +131,7 @@ def parse_syslog(lines: Iterable[str], source: str, ctx: ParseContext) -> Iterat
                 payload = rest
         elif (c in "0123456789<") and (m := _ISO_RE.match(line)) is not None:
             date, time, frac, zone, rest = m.groups()
-            ts, guess = _iso_ts(date, time, frac, zone, agent)
+            ts, guess = aware_ts(date, time, frac, zone, agent)
             if ts is None:
                 bad += 1
             m2 = _R5424_RE.match(rest) if c == "<" else None

@@ -63,6 +63,22 @@ _DIGITS = frozenset("0123456789")
 redact = scrub
 
 
+def aware_ts(date: str, time: str, frac: str | None, zone: str | None,
+             agent: "AgentLineParser") -> tuple[datetime | None, bool]:
+    """UTC datetime and tz_guess for ``YYYY-MM-DD``, ``HH:MM:SS``, fraction and zone (None = local time)."""
+    text = f"{date} {time}" + (f".{frac[:6].ljust(6, '0')}" if frac else "")
+    if zone is None:
+        return agent.local_ts(text), agent.tz_guess
+    try:
+        if zone == "Z":
+            return datetime.fromisoformat(text).replace(tzinfo=timezone.utc), False
+        if ":" not in zone:
+            zone = zone[:3] + ":" + zone[3:]
+        return datetime.fromisoformat(text + zone).astimezone(timezone.utc), False
+    except (ValueError, OverflowError):
+        return None, False
+
+
 class AgentHeader(NamedTuple):
     """What the header of one agent line says; ``message`` is the text after the header."""
 
