@@ -127,6 +127,41 @@ STRINGS: dict[str, dict[str, str]] = {
     "portal_errors": {"en": "Error codes shown in the Azure portal", "de": "Fehlercodes im Azure-Portal"},
     "not_in_linux_bundle": {"en": "A Linux log bundle cannot show this cause. Check instead:",
                             "de": "Ein Linux-Log-Paket kann diese Ursache nicht zeigen. Prüfen Sie stattdessen:"},
+    # the HTML report
+
+    "nav.label": {"en": "Sections", "de": "Abschnitte"},
+    "overview.heading": {"en": "System at a glance", "de": "System im Überblick"},
+    "timeline.heading": {"en": "Timeline", "de": "Zeitverlauf"},
+    "bin.hours": {"en": "{n} hour(s)", "de": "{n} Stunde(n)"},
+    "bin.days": {"en": "{n} day(s)", "de": "{n} Tag(e)"},
+    "timeline.desc": {"en": "Log records per input kind and {bin}, coloured by level; "
+                             "bar height grows with the count (logarithmic). Markers show when each "
+                             "finding was first and last seen. All times UTC.",
+                      "de": "Log-Einträge je Eingabeart und {bin}, farbig nach Stufe; "
+                            "die Balkenhöhe wächst mit der Anzahl (logarithmisch). Markierungen zeigen, "
+                            "wann jeder Befund zuerst und zuletzt gesehen wurde. Alle Zeiten in UTC."},
+    "timeline.none": {"en": "No time-stamped records in the bundle.",
+                      "de": "Keine Einträge mit Zeitstempel im Log-Paket."},
+    "timeline.findings": {"en": "Findings", "de": "Befunde"},
+    "timeline.collected": {"en": "log collection", "de": "Log-Erfassung"},
+    "timeline.table": {"en": "Timeline as a table", "de": "Zeitverlauf als Tabelle"},
+    "timeline.records": {"en": "{n} record(s)", "de": "{n} Eintrag/Einträge"},
+    "legend.label": {"en": "Legend", "de": "Legende"},
+    "legend.first_last": {"en": "finding: first … last seen", "de": "Befund: zuerst … zuletzt gesehen"},
+    "level.OTHER": {"en": "other / no level", "de": "sonstige / ohne Stufe"},
+    "label.kind": {"en": "Input kind", "de": "Eingabeart"},
+    "label.total": {"en": "Total", "de": "Gesamt"},
+    "label.status": {"en": "Status", "de": "Status"},
+    "label.records": {"en": "Records", "de": "Einträge"},
+    "label.size": {"en": "Bytes", "de": "Bytes"},
+    "label.truncated": {"en": "truncated", "de": "abgeschnitten"},
+    "label.ext_error": {"en": "extErrorCode", "de": "extErrorCode"},
+    "inputs.list": {"en": "All input files ({n})", "de": "Alle Eingabedateien ({n})"},
+    "button.expand": {"en": "Expand all", "de": "Alle aufklappen"},
+    "button.collapse": {"en": "Collapse all", "de": "Alle zuklappen"},
+    "noise.examples_hint": {"en": "Examples are listed with --all.", "de": "Beispiele werden mit --all gezeigt."},
+    "none.findings": {"en": "No known cause was found in this bundle.",
+                      "de": "In diesem Log-Paket wurde keine bekannte Ursache gefunden."},
 }
 
 

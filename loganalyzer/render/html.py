@@ -53,59 +53,12 @@ KIND_ORDER = (
     "syslog", "cloud_init_log", "results_txt", "ext_status", "waagent_status_json",
 )
 
-# Strings only the HTML report needs (i18n.py holds the shared ones).
-_S: dict[str, dict[str, str]] = {
-    "nav.label": {"en": "Sections", "de": "Abschnitte"},
-    "overview.heading": {"en": "System at a glance", "de": "System im Überblick"},
-    "timeline.heading": {"en": "Timeline", "de": "Zeitverlauf"},
-    "bin.hours": {"en": "{n} hour(s)", "de": "{n} Stunde(n)"},
-    "bin.days": {"en": "{n} day(s)", "de": "{n} Tag(e)"},
-    "timeline.desc": {"en": "Log records per input kind and {bin}, coloured by level; "
-                             "bar height grows with the count (logarithmic). Markers show when each "
-                             "finding was first and last seen. All times UTC.",
-                      "de": "Log-Einträge je Eingabeart und {bin}, farbig nach Stufe; "
-                            "die Balkenhöhe wächst mit der Anzahl (logarithmisch). Markierungen zeigen, "
-                            "wann jeder Befund zuerst und zuletzt gesehen wurde. Alle Zeiten in UTC."},
-    "timeline.none": {"en": "No time-stamped records in the bundle.",
-                      "de": "Keine Einträge mit Zeitstempel im Log-Paket."},
-    "timeline.findings": {"en": "Findings", "de": "Befunde"},
-    "timeline.collected": {"en": "log collection", "de": "Log-Erfassung"},
-    "timeline.table": {"en": "Timeline as a table", "de": "Zeitverlauf als Tabelle"},
-    "timeline.records": {"en": "{n} record(s)", "de": "{n} Eintrag/Einträge"},
-    "legend.label": {"en": "Legend", "de": "Legende"},
-    "legend.first_last": {"en": "finding: first … last seen", "de": "Befund: zuerst … zuletzt gesehen"},
-    "level.OTHER": {"en": "other / no level", "de": "sonstige / ohne Stufe"},
-    "label.kind": {"en": "Input kind", "de": "Eingabeart"},
-    "label.total": {"en": "Total", "de": "Gesamt"},
-    "label.status": {"en": "Status", "de": "Status"},
-    "label.records": {"en": "Records", "de": "Einträge"},
-    "label.size": {"en": "Bytes", "de": "Bytes"},
-    "label.truncated": {"en": "truncated", "de": "abgeschnitten"},
-    "label.ext_error": {"en": "extErrorCode", "de": "extErrorCode"},
-    "inputs.list": {"en": "All input files ({n})", "de": "Alle Eingabedateien ({n})"},
-    "button.expand": {"en": "Expand all", "de": "Alle aufklappen"},
-    "button.collapse": {"en": "Collapse all", "de": "Alle zuklappen"},
-    "noise.examples_hint": {"en": "Examples are listed with --all.", "de": "Beispiele werden mit --all gezeigt."},
-    "none.findings": {"en": "No known cause was found in this bundle.",
-                      "de": "In diesem Log-Paket wurde keine bekannte Ursache gefunden."},
-}
 
 _CODE_SPAN = re.compile(r"`([^`\n]{1,300})`")
 _URL_OK = re.compile(r"^https?://[^\s\"'<>`]+$", re.I)
 
 
 # --- small helpers ------------------------------------------------------------------------------------
-def _s(key: str, lang: str, **kw: Any) -> str:
-    entry = _S[key]
-    text = entry.get(lang) or entry["en"]
-    if kw:
-        try:
-            return text.format(**kw)
-        except (KeyError, IndexError, ValueError):
-            return text
-    return text
-
-
 def _printable(text: str) -> str:
     """Drop what neither HTML nor XML may carry: control characters, surrogates, non-characters."""
     if text.isprintable():
@@ -355,7 +308,7 @@ def _answer(findings: list[dict], lang: str) -> str:
 
 def _overview(data: dict, lang: str) -> str:
     out = [f'<section id="overview" aria-labelledby="h-overview"><h2 id="h-overview">'
-           f'{fixed(_s("overview.heading", lang))}</h2><dl class="facts">']
+           f'{fixed(t("overview.heading", lang))}</h2><dl class="facts">']
     for label, value in header_rows(data, lang):
         out.append(f"<dt>{fixed(label)}</dt><dd>{esc(value, 600)}</dd>")
     facts = data.get("facts") or {}
@@ -375,7 +328,7 @@ def _extensions(facts: dict, lang: str) -> str:
     if not isinstance(exts, dict) or not exts:
         return f'<p class="muted">{fixed(t("label.no_extensions", lang))}</p>'
     head = [fixed(t(k, lang)) for k in ("ext.name", "ext.version", "ext.state", "ext.status", "ext.code")]
-    head += [fixed(_s("label.ext_error", lang)), fixed(t("ext.handler", lang)), fixed(t("ext.message", lang))]
+    head += [fixed(t("label.ext_error", lang)), fixed(t("ext.handler", lang)), fixed(t("ext.message", lang))]
     rows = []
     for name, e in sorted(exts.items(), key=lambda kv: str(kv[0])):
         e = e if isinstance(e, dict) else {}
@@ -398,18 +351,18 @@ def _inputs(inputs: list[dict], lang: str) -> str:
         return (ok, str(i.get("path") or ""))
 
     items = sorted((i for i in inputs if isinstance(i, dict)), key=key)
-    head = [fixed(t("label.file", lang)), fixed(_s("label.kind", lang)), fixed(_s("label.status", lang)),
-            fixed(_s("label.records", lang)), fixed(_s("label.size", lang))]
+    head = [fixed(t("label.file", lang)), fixed(t("label.kind", lang)), fixed(t("label.status", lang)),
+            fixed(t("label.records", lang)), fixed(t("label.size", lang))]
     rows = []
     for i in items[:MAX_INPUTS]:
         status = str(i.get("status") or "")
         if i.get("truncated"):
-            status += f" ({_s('label.truncated', lang)})"
+            status += f" ({t('label.truncated', lang)})"
         if i.get("error"):
             status += f": {i['error']}"
         rows.append([f'<span class="mono">{esc(i.get("path"), 500)}</span>', esc(i.get("kind") or "–", 80),
                      esc(status, 400), esc(i.get("records", ""), 20), esc(i.get("size", ""), 20)])
-    return (f'<details class="inputs"><summary>{fixed(_s("inputs.list", lang, n=len(items)))}</summary>'
+    return (f'<details class="inputs"><summary>{fixed(t("inputs.list", lang, n=len(items)))}</summary>'
             f'{_table(head, rows, num=(3, 4))}{_more(len(items) - MAX_INPUTS, lang)}</details>')
 
 
@@ -480,7 +433,7 @@ def _findings(findings: list[dict], lang: str, show_all: bool) -> str:
     out = [f'<section id="findings" aria-labelledby="h-findings"><h2 id="h-findings">'
            f'{fixed(t("findings.heading", lang))} ({len(findings)})</h2>']
     if not findings:
-        out.append(f'<p>{fixed(_s("none.findings", lang))}</p>')
+        out.append(f'<p>{fixed(t("none.findings", lang))}</p>')
     for i, f in enumerate(findings, 1):
         out.append(_finding(i, f, lang, show_all))
     out.append("</section>")
@@ -526,7 +479,7 @@ def _noise(items: list[dict], lang: str, show_all: bool) -> str:
             ex = n.get("example") if isinstance(n.get("example"), dict) else None
             row.append(f'<span class="where">{_where(ex)}</span>{_pre(ex.get("text"))}' if ex else "")
         rows.append(row)
-    hint = "" if show_all else f' <span class="muted">{fixed(_s("noise.examples_hint", lang))}</span>'
+    hint = "" if show_all else f' <span class="muted">{fixed(t("noise.examples_hint", lang))}</span>'
     return (f'<section id="noise" aria-labelledby="h-noise"><h2 id="h-noise">{fixed(t("noise.heading", lang))}'
             f'</h2><p>{fixed(t("noise.summary", lang, patterns=len(items), lines=lines))}{hint}</p>'
             f'<details><summary>{fixed(t("label.pattern", lang))} ({len(items)})</summary>'
@@ -630,8 +583,8 @@ def _ticks(t0: float, t1: float) -> tuple[list[float], str]:
 
 def _bin_text(hours: int, lang: str) -> str:
     if hours % 24 == 0:
-        return _s("bin.days", lang, n=hours // 24)
-    return _s("bin.hours", lang, n=hours)
+        return t("bin.days", lang, n=hours // 24)
+    return t("bin.hours", lang, n=hours)
 
 
 def _timeline(report: Any, findings: list[dict], facts: dict, lang: str) -> str:
@@ -645,9 +598,9 @@ def _timeline(report: Any, findings: list[dict], facts: dict, lang: str) -> str:
         b = a if b is None else b
         marks.append((i, f, min(a, b), max(a, b)))
     heading = (f'<section id="timeline" aria-labelledby="h-timeline"><h2 id="h-timeline">'
-               f'{fixed(_s("timeline.heading", lang))}</h2>')
+               f'{fixed(t("timeline.heading", lang))}</h2>')
     if not cells and not marks:
-        return heading + f'<p class="muted">{fixed(_s("timeline.none", lang))}</p></section>'
+        return heading + f'<p class="muted">{fixed(t("timeline.none", lang))}</p></section>'
 
     points = [c[2] for c in cells] + [c[2] + 3600 for c in cells]
     points += [m[2] for m in marks] + [m[3] for m in marks]
@@ -683,7 +636,7 @@ def _timeline(report: Any, findings: list[dict], facts: dict, lang: str) -> str:
     title_id, desc_id = "timeline-title", "timeline-desc"
     svg.append(f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W:.0f} {H:.0f}" role="img" '
                f'aria-labelledby="{title_id} {desc_id}" font-family="system-ui,Arial,sans-serif" font-size="11">')
-    svg.append(f'<title id="{title_id}">{fixed(_s("timeline.heading", lang))}</title>')
+    svg.append(f'<title id="{title_id}">{fixed(t("timeline.heading", lang))}</title>')
     desc = (f"{_utc(t0, '%Y-%m-%d %H:%M')} .. {_utc(t1, '%Y-%m-%d %H:%M')} UTC; "
             + "; ".join(f"{k}: {sum(n for (kk, _, _), n in agg.items() if kk == k)}" for k in kinds))
     svg.append(f'<desc id="{desc_id}">{esc(desc, 3000)}</desc>')
@@ -727,7 +680,7 @@ def _timeline(report: Any, findings: list[dict], facts: dict, lang: str) -> str:
                 hgt = 2.5 + (ROW_H - 3.5) * math.log1p(n) / math.log1p(peak)
                 end = start + bin_s
                 when = (f"{_utc(start, '%Y-%m-%d %H:%M')}–{_utc(end, '%H:%M')} UTC")
-                label = f"{kind} · {row} · {when}: {_s('timeline.records', lang, n=n)}"
+                label = f"{kind} · {row} · {when}: {t('timeline.records', lang, n=n)}"
                 svg.append(f'<rect class="ev l-{row}" x="{x(start):.2f}" y="{ry + ROW_H - 0.5 - hgt:.2f}" '
                            f'width="{bar_w:.2f}" height="{hgt:.2f}" fill="{LEVEL_COLOR[row]}">'
                            f'<title>{esc(label, 400)}</title></rect>')
@@ -739,13 +692,13 @@ def _timeline(report: Any, findings: list[dict], facts: dict, lang: str) -> str:
     if collected:
         px = x(ct)
         svg.append(f'<g class="collected"><line x1="{px:.1f}" y1="{TOP - 4:.1f}" x2="{px:.1f}" y2="{H - 6:.1f}" '
-                   f'stroke="#333" stroke-dasharray="2 3"/><title>{fixed(_s("timeline.collected", lang))} '
+                   f'stroke="#333" stroke-dasharray="2 3"/><title>{fixed(t("timeline.collected", lang))} '
                    f'{_utc(ct, "%Y-%m-%d %H:%M:%S")} UTC</title></g>')
 
     # findings track
     if marks:
         svg.append(f'<text x="{L - 8:.1f}" y="{track_top - 8:.1f}" text-anchor="end" fill="#1b1b1b" '
-                   f'font-weight="700">{fixed(_s("timeline.findings", lang))}</text>')
+                   f'font-weight="700">{fixed(t("timeline.findings", lang))}</text>')
         svg.append(f'<line x1="{L:.1f}" y1="{track_top - 4:.1f}" x2="{W - R:.1f}" y2="{track_top - 4:.1f}" stroke="#bdbdbd"/>')
     for mi, (num, f, a, b) in enumerate(marks):
         sev = f["severity"] if f["severity"] in SEV_COLOR else "info"
@@ -767,15 +720,15 @@ def _timeline(report: Any, findings: list[dict], facts: dict, lang: str) -> str:
         svg.append("</g>")
     svg.append("</svg>")
 
-    legend = [f'<li><span class="sw l-{r}"></span>{fixed(_s("level.OTHER", lang) if r == "OTHER" else r)}</li>'
+    legend = [f'<li><span class="sw l-{r}"></span>{fixed(t("level.OTHER", lang) if r == "OTHER" else r)}</li>'
               for r in rows_used]
     if marks:
-        legend.append(f'<li><span class="sw mark"></span>{fixed(_s("legend.first_last", lang))}</li>')
+        legend.append(f'<li><span class="sw mark"></span>{fixed(t("legend.first_last", lang))}</li>')
     if collected:
-        legend.append(f'<li><span class="sw coll"></span>{fixed(_s("timeline.collected", lang))}</li>')
-    caption = fixed(_s("timeline.desc", lang, bin=_bin_text(bin_h, lang)))
+        legend.append(f'<li><span class="sw coll"></span>{fixed(t("timeline.collected", lang))}</li>')
+    caption = fixed(t("timeline.desc", lang, bin=_bin_text(bin_h, lang)))
     return (heading + f'<figure class="timeline">{"".join(svg)}<figcaption>{caption}</figcaption>'
-            f'<ul class="legend" aria-label="{_attr(_s("legend.label", lang))}">{"".join(legend)}</ul></figure>'
+            f'<ul class="legend" aria-label="{_attr(t("legend.label", lang))}">{"".join(legend)}</ul></figure>'
             + _timeline_table(agg, kinds, rows_used, lang) + "</section>")
 
 
@@ -783,8 +736,8 @@ def _timeline_table(agg: dict, kinds: list[str], rows_used: list[str], lang: str
     """The timeline's numbers for screen readers and copying: totals per kind and level."""
     if not kinds:
         return ""
-    head = [fixed(_s("label.kind", lang))]
-    head += [fixed(_s("level.OTHER", lang) if r == "OTHER" else r) for r in rows_used]
+    head = [fixed(t("label.kind", lang))]
+    head += [fixed(t("level.OTHER", lang) if r == "OTHER" else r) for r in rows_used]
     head += [fixed(t("label.first_seen", lang)), fixed(t("label.last_seen", lang))]
     rows = []
     for kind in kinds:
@@ -794,7 +747,7 @@ def _timeline_table(agg: dict, kinds: list[str], rows_used: list[str], lang: str
         row += [str(sum(n for key, n in mine.items() if key[1] == r)) for r in rows_used]
         row += [_utc(min(starts), "%Y-%m-%d %H:00"), _utc(max(starts), "%Y-%m-%d %H:00")]
         rows.append(row)
-    return (f'<details class="timeline-table"><summary>{fixed(_s("timeline.table", lang))}</summary>'
+    return (f'<details class="timeline-table"><summary>{fixed(t("timeline.table", lang))}</summary>'
             f'{_table(head, rows, num=range(1, 1 + len(rows_used)))}</details>')
 
 
@@ -807,8 +760,8 @@ def render_html(report: Any, lang: str = "en", show_all: bool = False, **opts: A
     findings = data["findings"]
     facts = data.get("facts") or {}
     title = t("report.title", lang, bundle=redact(data.get("bundle") or "?"))
-    sections = [("overview", _s("overview.heading", lang)), ("findings", t("findings.heading", lang)),
-                ("timeline", _s("timeline.heading", lang))]
+    sections = [("overview", t("overview.heading", lang)), ("findings", t("findings.heading", lang)),
+                ("timeline", t("timeline.heading", lang))]
     for key, sid, heading in (("unexplained", "unexplained", t("unexplained.heading", lang)),
                               ("noise", "noise", t("noise.heading", lang)),
                               ("problems", "problems", t("problems.heading", lang)),
@@ -829,10 +782,10 @@ def render_html(report: Any, lang: str = "en", show_all: bool = False, **opts: A
         f"<style>{CSS}</style></head>",
         f'<body data-worst="{_attr(worst or "none")}"><main>',
         f'<div class="toolbar" id="toolbar" hidden="hidden"><button type="button" id="expand-all">'
-        f'{fixed(_s("button.expand", lang))}</button><button type="button" id="collapse-all">'
-        f'{fixed(_s("button.collapse", lang))}</button></div>',
+        f'{fixed(t("button.expand", lang))}</button><button type="button" id="collapse-all">'
+        f'{fixed(t("button.collapse", lang))}</button></div>',
         f"<header><h1>{esc(title, 300)}</h1>",
-        f'<nav class="toc" aria-label="{_attr(_s("nav.label", lang))}"><ul>{toc}</ul></nav></header>',
+        f'<nav class="toc" aria-label="{_attr(t("nav.label", lang))}"><ul>{toc}</ul></nav></header>',
         _answer(findings, lang),
         _overview(data, lang),
         _findings(findings, lang, show_all),
