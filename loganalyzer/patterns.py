@@ -30,6 +30,9 @@ REDOS_BUDGET_S = 0.05
 REDOS_LINE = 100_000
 
 
+_NO_HITS: list = []  # shared, never mutated
+
+
 class PatternError(Exception):
     """A pattern file or entry is invalid; the message names file, line and reason."""
 
@@ -127,14 +130,12 @@ class Library:
         """Every pattern that matches ``record`` (usually none)."""
         automaton, patterns, always = self._scanner(record.kind)
         message = record.message
+        candidates = set(always)
         if automaton is not None and message:
-            candidates = set(always)
             for _, idxs in automaton.iter(message):
                 candidates.update(idxs)
-        else:
-            candidates = set(always)
         if not candidates:
-            return []
+            return _NO_HITS
         hits: list[Hit] = []
         level = record.level
         for i in sorted(candidates):

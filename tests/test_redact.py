@@ -225,3 +225,12 @@ def test_64k_adversarial_line_is_fast(text):
     out = redact(text)
     assert time.perf_counter() - start < 1.0
     assert redact(out) == out
+
+
+def test_scrub_prefilter_lists_every_hint():
+    """scrub() spells its literals out for speed; they must stay those of _SCRUB_HINTS."""
+    import inspect
+
+    from loganalyzer.redact import _SCRUB_HINTS, scrub
+    src = inspect.getsource(scrub)
+    assert all(f'"{h}"' in src for h in _SCRUB_HINTS)
