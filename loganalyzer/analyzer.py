@@ -20,7 +20,7 @@ from .ingest import InputError, Limits, open_bundle
 from .model import Evidence, Facts, Hit, InputFile, NoiseCount, ParseProblem, Record, Report
 from .patterns import Library, load_library
 from .residue import ResidueMiner
-from .rules import Context, PatternStats, RuleSet, evaluate, load_rules, route_causes, Sample
+from .rules import Context, PatternStats, RuleSet, Sample, evaluate, evidence_text, load_rules, route_causes
 from .textio import iter_lines, read_capped
 
 DATA_CAP = 16 * 1024 * 1024  # bytes read of one structured file
@@ -30,6 +30,7 @@ FACT_PATTERNS = {
     "start.exthandler": "agent_goal_state_version",
 }
 TIMELINE_BUCKET = 3600  # seconds
+_NO_GROUPS: dict[str, str] = {}  # shared, never mutated
 
 _cache: dict[str, Any] = {}
 
@@ -94,40 +95,42 @@ class _Collector:
             self.timeline[(record.kind, record.level or "-", bucket)] += 1
         if self.records is not None:
             self.records.append(record)
-        hits = self.library.match(record)
         explained = False
-        for hit in hits:
-            pattern = self.library.get_fast(hit.pattern)
-            self.pattern_counts[pattern.id] += 1
-            self.last_pos[(pattern.id, record.source)] = n
-            if pattern.id not in self.pattern_samples:
-                from .rules import evidence_text
-                self.pattern_samples[pattern.id] = Sample(record.source, record.line, evidence_text(record),
-                                                          ts, hit.groups)
-            if self.hits is not None:
-                self.hits.append(hit)
-            field_name = FACT_PATTERNS.get(pattern.id)
-            if field_name and hit.groups.get("version"):
-                self.versions.setdefault(field_name, []).append(hit.groups["version"])
+        source = record.source
+        for pattern, m in self.library.scan(record):
+            pid = pattern.id
             explained = True
+            self.pattern_counts[pid] += 1
+            self.last_pos[(pid, source)] = n
+            first = pid not in self.pattern_samples
+            # named groups cost a dict per hit: build them only where something reads them
+            if first or pattern.causes or pid in FACT_PATTERNS or self.hits is not None:
+                groups = {k: v for k, v in m.groupdict().items() if v is not None}
+            else:
+                groups = _NO_GROUPS
+            if first:
+                self.pattern_samples[pid] = Sample(source, record.line, evidence_text(record), ts, groups)
+            if self.hits is not None:
+                self.hits.append(Hit(pid, record, groups))
+            field_name = FACT_PATTERNS.get(pid)
+            if field_name and groups.get("version"):
+                self.versions.setdefault(field_name, []).append(groups["version"])
             if pattern.benign:
-                self._noise(pattern.id, record)
+                self._noise(pid, record)
                 continue
-            causes = route_causes(pattern, record, hit.groups, self.rules.routes)
-            if not causes:
+            if not pattern.causes:
                 continue
-            for cause in causes:
-                st = self.stats.get((cause, pattern.id))
+            for cause in route_causes(pattern, record, groups, self.rules.routes):
+                st = self.stats.get((cause, pid))
                 if st is None:
-                    st = self.stats[(cause, pattern.id)] = PatternStats(pattern)
-                st.add(record, hit.groups, partial)
+                    st = self.stats[(cause, pid)] = PatternStats(pattern)
+                st.add(record, groups, partial)
         if not explained and record.level in ("WARNING", "ERROR"):
             self.residue.add(record)
 
     def _noise(self, pid: str, record: Record) -> None:
         n = self.noise.get(pid)
         if n is None:
-            from .rules import evidence_text
             n = self.noise[pid] = NoiseCount(pid, 0, record.ts, record.ts,
                                              Evidence(record.source, record.line, evidence_text(record),
                                                       record.ts, pid))

@@ -127,7 +127,12 @@ class Library:
         return self._by_kind.get(kind, []) + self._any_kind
 
     def match(self, record: Record) -> list[Hit]:
-        """Every pattern that matches ``record`` (usually none)."""
+        """Every pattern that matches ``record``, with its named groups."""
+        return [Hit(p.id, record, {k: v for k, v in m.groupdict().items() if v is not None})
+                for p, m in self.scan(record)]
+
+    def scan(self, record: Record) -> list[tuple[Pattern, "regex.Match"]]:
+        """(pattern, match) for every pattern that matches ``record`` (usually few)."""
         automaton, patterns, always = self._scanner(record.kind)
         message = record.message
         candidates = set(always)
@@ -136,7 +141,7 @@ class Library:
                 candidates.update(idxs)
         if not candidates:
             return _NO_HITS
-        hits: list[Hit] = []
+        hits = []
         level = record.level
         for i in sorted(candidates):
             p = patterns[i]
@@ -144,7 +149,7 @@ class Library:
                 continue
             m = p.compiled.search(message)
             if m is not None:
-                hits.append(Hit(p.id, record, {k: v for k, v in m.groupdict().items() if v is not None}))
+                hits.append((p, m))
         return hits
 
 

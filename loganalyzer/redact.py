@@ -289,12 +289,15 @@ _SCRUB_HINTS = ("sig=", "SIG=", "assword", "ASSWORD", "rotectedSettings", "ustom
 
 def scrub(text: str) -> str:
     """:func:`redact` behind a cheap literal pre-filter: what parsers call on every record."""
-    if text and ("sig=" in text or "SIG=" in text or "assword" in text or "ASSWORD" in text
+    return redact(text) if needs_scrub(text) else text
+
+
+def needs_scrub(text: str) -> bool:
+    """True when ``text`` contains a literal that every secret a log line can carry contains."""
+    return bool(text) and ("sig=" in text or "SIG=" in text or "assword" in text or "ASSWORD" in text
                  or "rotectedSettings" in text or "ustomData" in text or "USTOMDATA" in text
                  or "PRIVATE KEY" in text or "AccountKey" in text or "SharedAccessSignature" in text
-                 or "@" in text or "uthorization" in text or "x-ms-" in text):
-        return redact(text)
-    return text
+                 or "@" in text or "uthorization" in text or "x-ms-" in text)
 
 
 def redact_data(obj: Any, _key: str | None = None, _depth: int = 0) -> Any:

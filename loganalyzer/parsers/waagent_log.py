@@ -22,7 +22,8 @@ from functools import partial
 from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Iterable, Iterator, NamedTuple
 
-from ..redact import scrub
+from ..redact import needs_scrub, scrub
+from ..redact import redact as redact_full
 from ..model import Record
 from . import ParseContext, text_parser
 
@@ -283,8 +284,9 @@ class AgentLineParser:
 
 def _make(source: str, kind: str, start: int, end: int, h: AgentHeader | None,
           raw: str, parts: list[str]) -> Record:
-    msg = redact(parts[0] if len(parts) == 1 else "\n".join(parts).rstrip("\n"))
-    raw = redact(raw)
+    msg = parts[0] if len(parts) == 1 else "\n".join(parts).rstrip("\n")
+    if needs_scrub(msg):  # the header never holds a secret: raw needs it only when the message does
+        msg, raw = redact_full(msg), redact_full(raw)
     if h is None:
         return Record(source, start, None, None, msg, kind, None, None, None, False, raw, end)
     # positional for speed: source, line, ts, level, message, kind, thread, prefix, era,
