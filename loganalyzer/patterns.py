@@ -55,7 +55,16 @@ class Pattern:
     source: str = ""
     file: str = ""
     line: int = 0
-    compiled: regex.Pattern = field(default=None, repr=False, compare=False)  # type: ignore[assignment]
+    _compiled: regex.Pattern | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def compiled(self) -> regex.Pattern:
+        """The compiled regex; built-in patterns compile on first use (most never run on a small bundle)."""
+        c = self._compiled
+        if c is None:
+            c = regex.compile(self.regex)
+            object.__setattr__(self, "_compiled", c)
+        return c
 
     @property
     def where(self) -> str:
@@ -180,8 +189,12 @@ def _toml_error_line(exc: Exception) -> str:
     return msg
 
 
-def load_file(path: Path) -> list[Pattern]:
-    """Patterns of one TOML file; raises PatternError naming file, line and reason."""
+def load_file(path: Path, compile_now: bool = True) -> list[Pattern]:
+    """Patterns of one TOML file; raises PatternError naming file, line and reason.
+
+    ``compile_now=False`` defers compiling the regexes to their first use (the built-in library,
+    whose regexes the test suite compiles); a user's library is always checked on load.
+    """
     name = path.name
     try:
         text = path.read_text(encoding="utf-8")
@@ -205,10 +218,12 @@ def load_file(path: Path) -> list[Pattern]:
         rx = entry.get("regex")
         if not isinstance(rx, str) or not rx:
             raise PatternError(f"{where}: pattern {pid}: missing 'regex'")
-        try:
-            compiled = regex.compile(rx)
-        except regex.error as exc:
-            raise PatternError(f"{where}: pattern {pid}: invalid regex: {exc}") from None
+        compiled = None
+        if compile_now:
+            try:
+                compiled = regex.compile(rx)
+            except regex.error as exc:
+                raise PatternError(f"{where}: pattern {pid}: invalid regex: {exc}") from None
         severity = entry.get("severity", "info")
         if severity not in SEVERITIES:
             raise PatternError(f"{where}: pattern {pid}: severity must be one of {', '.join(SEVERITIES)}")
@@ -230,7 +245,7 @@ def load_file(path: Path) -> list[Pattern]:
             examples=_as_tuple(entry.get("examples"), "examples", where),
             counter_examples=_as_tuple(entry.get("counter_examples"), "counter_examples", where),
             source=str(entry.get("source", "")),
-            file=name, line=line, compiled=compiled,
+            file=name, line=line, _compiled=compiled,
         ))
     return out
 
@@ -256,7 +271,7 @@ def load_library(extra: Path | None = None, builtin: bool = True) -> Library:
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
         builtin_file = builtin and path.parent == patterns_dir()
-        for p in load_file(path):
+        for p in load_file(path, compile_now=not builtin_file):
             if p.id in merged and seen_in[p.id] == str(path.parent):
                 raise PatternError(f"{path}:{p.line}: duplicate pattern id {p.id} "
                                    f"(also at {merged[p.id].where})")

@@ -20,6 +20,11 @@ def test_library_is_not_empty():
     assert len(LIB.patterns) >= 50
 
 
+def test_every_builtin_regex_compiles():
+    for p in LIB.patterns:
+        assert p.compiled.pattern == p.regex
+
+
 def test_ids_are_unique_across_files():
     ids = [p.id for p in LIB.patterns]
     assert len(ids) == len(set(ids))

@@ -15,7 +15,7 @@ T0 = datetime(2024, 5, 1, 10, 0, tzinfo=timezone.utc)
 
 
 def pat(pid, severity="error", causes=("agent-crash-loop",)):
-    return Pattern(id=pid, regex="x", severity=severity, causes=tuple(causes), compiled=regex.compile("x"))
+    return Pattern(id=pid, regex="x", severity=severity, causes=tuple(causes))
 
 
 def rec(minutes, msg="x", source="var/log/waagent.log"):
