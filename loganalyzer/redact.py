@@ -261,6 +261,23 @@ def _apply(text: str, spans: list[Span]) -> str:
     return "".join(out)
 
 
+def _finder_scanner():
+    """One Aho-Corasick automaton over every finder's trigger words: one scan picks the finders to run."""
+    import ahocorasick
+    by_word: dict[str, set[int]] = {}
+    for i, (words, _) in enumerate(_FINDERS):
+        for w in words:
+            by_word.setdefault(w, set()).add(i)
+    automaton = ahocorasick.Automaton()
+    for w, idxs in by_word.items():
+        automaton.add_word(w, tuple(sorted(idxs)))
+    automaton.make_automaton()
+    return automaton
+
+
+_SCANNER = _finder_scanner()
+
+
 def redact(text: str) -> str:
     """Return ``text`` with every secret replaced by ``<redacted>``. Never raises."""
     try:
@@ -270,11 +287,12 @@ def redact(text: str) -> str:
             text = str(text)
         if not text:
             return text
-        low = text.lower()
+        active: set[int] = set()
+        for _, idxs in _SCANNER.iter(text.lower()):
+            active.update(idxs)
         spans: list[Span] = []
-        for words, find in _FINDERS:
-            if any(w in low for w in words):
-                spans.extend(find(text))
+        for i in sorted(active):
+            spans.extend(_FINDERS[i][1](text))
         if len(text) >= 100:
             spans.extend(_whole(_B64_LONG)(text))
         return _apply(text, spans) if spans else text
