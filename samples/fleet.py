@@ -353,11 +353,72 @@ def read_index(out: Path) -> list[dict[str, str]]:
     return [dict(zip(head, ln.split("\t"))) for ln in lines[1:] if ln]
 
 
+_ISO_FIRST = re.compile(rb"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})\.\d{6}Z ")
+_SLASH_FIRST = re.compile(rb"^(\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2})\.\d{6} ")
+_VERSION_IN = re.compile(rb"WALinuxAgent-(\d+(?:\.\d+)+)")
+
+
+def pad_log(log: bytes, lines: int, rng: random.Random) -> bytes:
+    """``lines`` lines of the healthy chatter an agent writes for days, before the log's first line.
+
+    Real bundles carry megabytes of waagent.log; the scenario logs are a few hundred lines. Padding
+    makes a fleet realistic in size for benchmarks without changing what it shows: only goal-state
+    processing and heartbeat templates (agent-logs.md §1.10, §2.1, §2.6.1), in the era of the log.
+    """
+    if lines <= 0:
+        return log
+    m_iso, m_slash = _ISO_FIRST.match(log), _SLASH_FIRST.match(log)
+    if not (m_iso or m_slash):
+        return log
+    ver = _VERSION_IN.search(log)
+    version = ver.group(1).decode() if ver else "2.11.1.12"
+    first = (datetime.strptime(m_iso.group(1).decode(), "%Y-%m-%dT%H:%M:%S") if m_iso
+             else datetime.strptime(m_slash.group(1).decode(), "%Y/%m/%d %H:%M:%S"))
+    ext = "Microsoft.Azure.RecoveryServices.VMSnapshotLinux-1.0.9225.0"
+    cycle = 6  # lines per goal-state cycle below
+    t = first - timedelta(seconds=(lines // cycle + 1) * 90)
+    out: list[str] = []
+    inc, beat = 1, 1
+    while len(out) < lines:
+        t += timedelta(seconds=60 + rng.randrange(60))
+        stamps = [(t + timedelta(milliseconds=120 * i + rng.randrange(100))) for i in range(cycle)]
+        guid = "%08x-%04x-4%03x-a%03x-%012x" % (rng.getrandbits(32), rng.getrandbits(16), rng.getrandbits(12),
+                                                rng.getrandbits(12), rng.getrandbits(48))
+        if m_iso:
+            ts = [x.strftime("%Y-%m-%dT%H:%M:%S.%f") + "Z" for x in stamps]
+            gs = f"incarnation_{inc}"
+            out += [
+                f"{ts[0]} INFO ExtHandler ExtHandler ProcessExtensionsGoalState started [{gs} channel: WireServer "
+                f"source: Fabric activity: {guid} correlation {guid} created: {ts[0]}]",
+                f"{ts[1]} INFO ExtHandler [{ext}] Target handler state: enabled [{gs}]",
+                f"{ts[2]} INFO ExtHandler [{ext}] [Enable] current handler state is: enabled",
+                f"{ts[3]} INFO ExtHandler ExtHandler ProcessExtensionsGoalState completed [{gs} {300 + rng.randrange(400)} ms]",
+                f"{ts[4]} INFO ExtHandler ExtHandler Extension status: [('Microsoft.Azure.RecoveryServices.VMSnapshotLinux', 'success')]",
+                f"{ts[5]} INFO ExtHandler ExtHandler [HEARTBEAT] Agent WALinuxAgent-{version} is running as the goal "
+                f"state agent [DEBUG HeartbeatCounter: {beat};HeartbeatId: {guid.upper()};DroppedPackets: 0;"
+                f"UpdateGSErrors: 0;AutoUpdate: 1]",
+            ]
+        else:
+            ts = [x.strftime("%Y/%m/%d %H:%M:%S.%f") for x in stamps]
+            out += [
+                f"{ts[0]} INFO Handle extensions updates for incarnation {inc}",
+                f"{ts[1]} INFO [{ext}] Target handler state: enabled",
+                f"{ts[2]} INFO [{ext}] [Enable] current handler state is: enabled",
+                f"{ts[3]} INFO ProcessGoalState completed [incarnation {inc}; {300 + rng.randrange(400)} ms]",
+                f"{ts[4]} INFO Event: name=WALinuxAgent, op=HeartBeat, message=, duration=0",
+                f"{ts[5]} INFO Agent WALinuxAgent-{version} is running as the goal state agent",
+            ]
+        inc += 1 if rng.random() < 0.05 else 0
+        beat += 1
+    return ("\n".join(out[:lines]) + "\n").encode("ascii") + log
+
+
 def generate_fleet(out: str | Path, count: int, seed: int = 0,
-                   weights: dict[str, float] | None = None) -> list[Spec]:
+                   weights: dict[str, float] | None = None, pad_lines: int = 0) -> list[Spec]:
     """Write ``count`` bundles and index.tsv into ``out``; returns their specs.
 
     Bundles an earlier run listed in ``out/index.tsv`` are removed first (nothing else is).
+    ``pad_lines`` adds that many lines of healthy chatter to each waagent.log (realistic sizes).
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -369,8 +430,11 @@ def generate_fleet(out: str | Path, count: int, seed: int = 0,
             elif old.exists():
                 old.unlink()
     specs = plan(count, seed, weights)
-    for spec in specs:
+    for i, spec in enumerate(specs):
         files, collect = build(spec, seed)
+        if pad_lines and "var/log/waagent.log" in files:
+            files["var/log/waagent.log"] = pad_log(files["var/log/waagent.log"], pad_lines,
+                                                   random.Random(seed * 100003 + i))
         write_bundle(out, spec, files, collect)
     (out / "index.tsv").write_bytes(index_tsv(specs).encode("ascii"))
     return specs
@@ -381,11 +445,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("out", type=Path, help="output folder (created; bundles of an earlier run there are replaced)")
     ap.add_argument("--count", type=int, default=30, help="number of bundles (default 30)")
     ap.add_argument("--seed", type=int, default=0, help="seed (default 0); the same seed writes the same bytes")
+    ap.add_argument("--pad-lines", type=int, default=0,
+                    help="add this many lines of healthy agent chatter to each waagent.log (realistic sizes)")
     args = ap.parse_args(argv)
     if args.count < 0:
         ap.error("--count must be >= 0")
     t0 = time.perf_counter()
-    specs = generate_fleet(args.out, args.count, args.seed)
+    specs = generate_fleet(args.out, args.count, args.seed, pad_lines=args.pad_lines)
     by = {}
     for s in specs:
         by[s.scenario] = by.get(s.scenario, 0) + 1

@@ -214,3 +214,38 @@ def test_healthy_bundles_stay_quiet(verdicts):
              if any(f.severity in BAD for f in rep.findings)]
     assert len(healthy) >= 30
     assert len(noisy) <= 0.1 * len(healthy), noisy
+
+
+def test_padding_makes_logs_realistic_in_size_without_changing_the_answer(tmp_path):
+    """--pad-lines adds healthy chatter before the scenario: the bundle grows, the top cause stays."""
+    import loganalyzer
+    from loganalyzer.model import severity_rank
+    specs = F.generate_fleet(tmp_path / "plain", 12, seed=5)
+    F.generate_fleet(tmp_path / "padded", 12, seed=5, pad_lines=3000)
+    for spec in specs:
+        plain = loganalyzer.analyze(tmp_path / "plain" / spec.file_name)
+        padded = loganalyzer.analyze(tmp_path / "padded" / spec.file_name)
+        grown = {i.path: i.records for i in padded.inputs}
+        before = {i.path: i.records for i in plain.inputs}
+        log = next(p for p in grown if p.endswith("var/log/waagent.log"))
+        assert grown[log] >= before[log] + 3000 // 6 * 5  # about 3000 more records (some multi-line none)
+        assert padded.facts.first_seen <= plain.facts.first_seen
+        assert [f.cause for f in padded.findings if severity_rank(f.severity) >= 1] == \
+            [f.cause for f in plain.findings if severity_rank(f.severity) >= 1]
+    again = tmp_path / "again"
+    F.generate_fleet(again, 12, seed=5, pad_lines=3000)
+    for spec in specs:
+        a, b = tmp_path / "padded" / spec.file_name, again / spec.file_name
+        if a.is_file():
+            assert a.read_bytes() == b.read_bytes()
+
+
+def test_pad_log_keeps_the_era_of_the_log():
+    import random
+    iso = b"2024-10-02T06:40:01.485766Z INFO ExtHandler ExtHandler [HEARTBEAT] Agent WALinuxAgent-2.11.1.12 is up\n"
+    out = F.pad_log(iso, 12, random.Random(1)).decode().splitlines()
+    assert len(out) == 13 and all(line[:4].isdigit() and line[10] == "T" for line in out)
+    assert out[0] < out[-1]
+    slash = b"2024/07/01 06:30:03.750015 INFO Event: name=WALinuxAgent, op=HeartBeat, message=, duration=0\n"
+    out = F.pad_log(slash, 6, random.Random(1)).decode().splitlines()
+    assert len(out) == 7 and all(line[4] == "/" for line in out)
