@@ -111,3 +111,22 @@ def test_bare_real_excerpt(capsys):
 def test_console_script_entry_point():
     proc = subprocess.run([sys.executable, "-m", "loganalyzer.cli", "--version"], capture_output=True, text=True)
     assert proc.returncode == 0 and proc.stdout.startswith("loganalyzer ")
+
+
+def test_since_and_until_window_on_collection_time(capsys):
+    """Durations count back from the bundle's collection time (results.txt), never from now."""
+    code, out, _ = run([str(SAMPLES / "agent-crash-loop"), "--format", "json"], capsys)
+    full = json.loads(out)
+    collected = full["facts"]["collection_time"]
+    code, out, _ = run([str(SAMPLES / "agent-crash-loop"), "--format", "json", "--since", "1m"], capsys)
+    recent = json.loads(out)
+    assert recent["facts"]["collection_time"] == collected
+    assert not any(f["cause"] == "agent-crash-loop" for f in recent["findings"])  # the loop was hours earlier
+    first = full["findings"][0]
+    code, out, _ = run([str(SAMPLES / "agent-crash-loop"), "--format", "json",
+                        "--since", first["first_seen"], "--until", first["last_seen"]], capsys)
+    window = json.loads(out)
+    assert window["findings"][0]["cause"] == "agent-crash-loop"
+    assert window["findings"][0]["count"] == first["count"]
+    code, _, err = run([str(SAMPLES / "agent-crash-loop"), "--since", "yesterday"], capsys)
+    assert code == 2 and "not a time or duration" in err
