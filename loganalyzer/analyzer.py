@@ -209,13 +209,19 @@ def analyze(path: str | Path, *, patterns: str | Path | None = None, keep_record
         timings["ingest"] = time.perf_counter() - t0i
         ctx = parsers.ParseContext()
         collector = _Collector(library, rules, keep_records)
-        collector.since, collector.until = since, until
+        # absolute bounds apply at once; durations count back from the collection time, which the
+        # data files (results.txt) give: they are resolved before the first log is read
+        collector.since, collector.until = [v if isinstance(v, datetime) else None for v in (since, until)]
+        relative = isinstance(since, timedelta) or isinstance(until, timedelta)
         known = [m for m in bundle.members if m.kind in parsers.DATA_PARSERS or m.kind in parsers.TEXT_PARSERS]
         if not known:
             raise InputError(f"no known input in {path} (looked for waagent.log, /var/log/azure, "
                              f"/var/lib/waagent, leases, waagent.conf)")
         t1 = time.perf_counter()
         for member in sorted(bundle.members, key=_data_first):
+            if relative and member.kind not in parsers.DATA_PARSERS:
+                collector.since, collector.until = _resolve_window(since, until, ctx.facts)
+                relative = False
             info = InputFile(path=member.path, kind=member.kind, size=member.size,
                              truncated=bool(member.truncated))
             report.inputs.append(info)
