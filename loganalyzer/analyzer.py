@@ -124,7 +124,7 @@ class _Collector:
                 st = self.stats.get((cause, pid))
                 if st is None:
                     st = self.stats[(cause, pid)] = PatternStats(pattern)
-                st.add(record, groups, partial)
+                st.add(record, groups, partial, m.start())
         if not explained and record.level in ("WARNING", "ERROR"):
             self.residue.add(record)
 

@@ -92,7 +92,8 @@ class PatternStats:
     values: dict[str, Counter] = field(default_factory=dict)
     partial: bool = False
 
-    def add(self, record: Record, groups: dict[str, str], partial: bool) -> None:
+    def add(self, record: Record, groups: dict[str, str], partial: bool, at: int = 0) -> None:
+        """Count a hit; ``at`` is where in the message it matched (evidence points at that line)."""
         self.count += 1
         ts = record.ts
         if ts is not None:
@@ -101,7 +102,8 @@ class PatternStats:
                 self.first = ts
             if self.last is None or ts > self.last:
                 self.last = ts
-        sample = Sample(record.source, record.line, evidence_text(record), ts, groups)
+        line, text = evidence_at(record, at)
+        sample = Sample(record.source, line, text, ts, groups)
         if len(self.head) < SAMPLES // 2:
             self.head.append(sample)
         else:
@@ -116,6 +118,24 @@ class PatternStats:
     @property
     def samples(self) -> list[Sample]:
         return self.head + self.tail
+
+
+def evidence_at(record: Record, at: int) -> tuple[int | None, str]:
+    """(line, text) of the physical line of a multi-line record where a match at offset ``at`` is.
+
+    A hit inside a [stdout]/[stderr] dump or a traceback points at its own line, not at the
+    record's header; records whose lines do not map one to one (synthetic status records) keep
+    their first line.
+    """
+    message = record.message
+    if at and record.end_line is not None and "\n" in message[:at]:
+        k = message.count("\n", 0, at)
+        if record.line + k <= record.end_line:
+            start = message.rfind("\n", 0, at) + 1
+            end = message.find("\n", at)
+            text = message[start:] if end < 0 else message[start:end]
+            return record.line + k, redact(text[:400] + (" ..." if len(text) > 400 else ""))
+    return record.line, evidence_text(record)
 
 
 def evidence_text(record: Record, limit: int = 400) -> str:

@@ -124,3 +124,14 @@ def test_three_exits_in_ten_minutes_escalate_to_critical():
     assert spread.severity == "error"
     burst = evaluate(ctx_with(stats_for(p, [0, 2, 4])), rules, {})[0][0]
     assert burst.severity == "critical" and burst.details["escalated"]
+
+
+def test_evidence_points_at_the_matching_line_of_a_multi_line_record():
+    from loganalyzer.rules import evidence_at
+    msg = "Event: name=X, op=Install, message=failed\n[stdout]\nok\n\n[stderr]\npython: command not found"
+    r = Record(source="var/log/waagent.log", line=10, ts=T0, level="ERROR", message=msg, kind="waagent_log",
+               raw="2024-01-01T00:00:00.000000Z ERROR ExtHandler Event: name=X", end_line=15)
+    assert evidence_at(r, msg.index("python:")) == (15, "python: command not found")
+    assert evidence_at(r, 3)[0] == 10 and evidence_at(r, 3)[1].startswith("2024-01-01")
+    synthetic = Record(source="x/status/1.status", line=1, ts=T0, level="ERROR", message=msg, kind="ext_status")
+    assert evidence_at(synthetic, msg.index("python:"))[0] == 1  # no line mapping: first line
