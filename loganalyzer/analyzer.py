@@ -82,6 +82,11 @@ class _Collector:
         n = self.ordinal[record.source] = self.ordinal.get(record.source, 0) + 1
         if record.era:
             self.eras[record.era] += 1
+            if record.era == "E0" and record.prefix is None and record.kind in AGENT_KINDS:
+                # waagent 2.0 itself, not an old extension writing through its module (§1.7)
+                self.eras["E0-agent"] += 1
+                if record.level in ("ERROR", "WARNING"):
+                    self.eras["E0-agent-marked"] += 1
         if record.tz_guess:
             self.tz_guess[record.source] += 1
         if ts is not None:

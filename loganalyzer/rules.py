@@ -316,9 +316,11 @@ def fact_agent_version_below(rule: FactRule, ctx: Context) -> FactResult:
                   (f.agent_daemon_version, "daemon")]
     version, who = next(((v, w) for v, w in candidates if v), (None, None))
     if version is None:
-        legacy = ctx.eras.get("E0", 0)
-        total = sum(ctx.eras.values())
-        if legacy and legacy >= 0.5 * total:
+        # waagent 2.0 wrote E0 lines with ERROR:/WARNING: markers; old extensions write E0 lines
+        # with their own [Name-Version] prefix or plain text through the 2.0 module (agent-logs §1.7)
+        legacy = ctx.eras.get("E0-agent", 0)
+        total = sum(n for era, n in ctx.eras.items() if not era.startswith("E0-"))
+        if legacy >= 2 and ctx.eras.get("E0-agent-marked", 0) and legacy >= 0.5 * total:
             return FactResult(True, rule.params.get("legacy_confidence", 0.4),
                               "waagent.log is written in the legacy 2.0.x format (no version banner)",
                               summary_de="waagent.log ist im alten 2.0.x-Format geschrieben (kein Versionsbanner)",

@@ -100,3 +100,30 @@ def test_every_format_on_every_sample(name):
         for fmt in ("text", "md", "html"):
             out = render(report, fmt, lang=lang)
             assert out and (not report.findings or report.findings[0].cause in out)
+
+
+def test_old_extension_lines_do_not_make_the_agent_legacy(tmp_path):
+    """E0-format lines written by old extensions through the waagent 2.0 module are not a 2.0 agent."""
+    ext = tmp_path / "ext.log"
+    ext.write_text("2019/10/07 21:56:58 VMAccess started to handle.\n"
+                   "2018/09/26 08:52:28 [Microsoft.Azure.Diagnostics.LinuxDiagnostic-3.0.115] Change log file to "
+                   "/var/log/azure/x/extension.log\n")
+    assert "agent-outdated" not in [f.cause for f in loganalyzer.analyze(ext).findings]
+    legacy = tmp_path / "legacy.log"
+    legacy.write_text("2015/09/20 14:00:52 ERROR:HTTP Err: response is empty.\n"
+                      "2015/09/20 14:00:53 Finished processing ExtensionsConfig.xml\n"
+                      "2015/09/20 14:00:54 ERROR:Retry=1\n")
+    assert "agent-outdated" in [f.cause for f in loganalyzer.analyze(legacy).findings]
+
+
+def test_goal_state_timeouts_are_an_unreachable_wireserver_not_an_http_error(tmp_path):
+    log = tmp_path / "waagent.log"
+    log.write_text("2022-12-02T05:45:51.771876Z ERROR ExtHandler ExtHandler Error fetching the goal state: "
+                   "[ProtocolError] [Wireserver Exception] [HttpError] [HTTP Failed] GET http://168.63.129.16/machine/"
+                   " -- IOError [Errno 104] Connection reset by peer -- 6 attempts made\n")
+    causes = [f.cause for f in loganalyzer.analyze(log).findings]
+    assert causes[0] == "wireserver-unreachable" and "goal-state-http-error" not in causes
+    log.write_text("".join(f"2022-12-02T05:{m:02d}:51.771876Z ERROR ExtHandler ExtHandler Error fetching the goal "
+                           "state: [ProtocolError] [ResourceGoneError] [HTTP Failed] [410: Gone] b'<Error/>'\n"
+                           for m in range(10)))
+    assert loganalyzer.analyze(log).findings[0].cause == "goal-state-http-error"
