@@ -231,12 +231,11 @@ def main(argv: Optional[list[str]] = None) -> None:
         sys.exit(130)
     except BrokenPipeError:
         sys.exit(0)
-    except Exception as exc:  # click usage errors and anything unexpected: one line, no traceback
-        import click
-        if isinstance(exc, click.exceptions.ClickException):
+    except Exception as exc:  # usage errors of the (vendored) click and anything unexpected: one line
+        if hasattr(exc, "format_message") and isinstance(getattr(exc, "exit_code", None), int):
             print(f"loganalyze: error: {exc.format_message()}", file=sys.stderr)
             sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
+        if type(exc).__name__ == "Abort":
             sys.exit(130)
         if os.environ.get("LOGANALYZE_DEBUG"):
             raise
