@@ -129,8 +129,6 @@ class Library:
     def get(self, pattern_id: str) -> Pattern | None:
         return self._by_id.get(pattern_id)
 
-    def get_fast(self, pattern_id: str) -> Pattern:
-        return self._by_id[pattern_id]
 
     def for_kind(self, kind: str) -> list[Pattern]:
         return self._by_kind.get(kind, []) + self._any_kind
@@ -184,11 +182,6 @@ def _entry_lines(text: str) -> dict[str, int]:
     return lines
 
 
-def _toml_error_line(exc: Exception) -> str:
-    msg = str(exc)
-    return msg
-
-
 def load_file(path: Path, compile_now: bool = True) -> list[Pattern]:
     """Patterns of one TOML file; raises PatternError naming file, line and reason.
 
@@ -203,7 +196,7 @@ def load_file(path: Path, compile_now: bool = True) -> list[Pattern]:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise PatternError(f"{path}: TOML syntax error: {_toml_error_line(exc)}") from None
+        raise PatternError(f"{path}: TOML syntax error: {exc}") from None
     entries = data.get("pattern", [])
     if not isinstance(entries, list):
         raise PatternError(f"{path}: 'pattern' must be an array of tables ([[pattern]])")
