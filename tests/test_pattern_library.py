@@ -87,3 +87,15 @@ def test_user_library_merges_over_builtin(tmp_path):
     assert len(lib.patterns) == len(LIB.patterns) + 1
     assert not check_pattern(lib.get("mine.custom"))
     assert regex.search(lib.get("mine.custom").regex, "custom failure 7")
+
+
+def test_library_match_returns_hits_with_named_groups():
+    from datetime import datetime, timezone
+
+    from loganalyzer.model import Record
+    rec = Record(source="var/log/waagent.log", line=7, ts=datetime(2024, 1, 1, tzinfo=timezone.utc), level="INFO",
+                 message="Azure Linux Agent Version: 2.15.0.1", kind="waagent_log")
+    hits = LIB.match(rec)
+    assert [h.pattern for h in hits] == ["start.daemon"] and hits[0].groups["version"] == "2.15.0.1"
+    assert hits[0].record is rec
+    assert LIB.match(Record("f", 1, None, "INFO", "nothing to see", "waagent_log")) == []
