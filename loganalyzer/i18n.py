@@ -173,6 +173,25 @@ def norm_lang(lang: str | None) -> str:
     return code if code in LANGS else DEFAULT_LANG
 
 
+# values the bundle's files use for extension states, shown translated next to the original
+VALUE_DE = {
+    "success": "Erfolg", "error": "Fehler", "transitioning": "im Übergang", "warning": "Warnung",
+    "enabled": "aktiviert", "disabled": "deaktiviert", "uninstall": "deinstallieren",
+    "ready": "bereit", "notready": "nicht bereit", "installed": "installiert", "notinstalled": "nicht installiert",
+    "failedupgrade": "Aktualisierung fehlgeschlagen", "unresponsive": "reagiert nicht", "installing": "wird installiert",
+}
+
+
+def value_label(value: object, lang: str) -> str:
+    """A state/status value from the bundle in the report language; German keeps the original in brackets."""
+    text = "" if value is None else str(value)
+    if norm_lang(lang) == "de":
+        de = VALUE_DE.get(text.lower())
+        if de:
+            return f"{de} ({text})"
+    return text
+
+
 def t(key: str, lang: str = DEFAULT_LANG, **kw: object) -> str:
     """The fixed text ``key`` in ``lang`` (English when untranslated), formatted with ``kw``.
 

@@ -444,7 +444,7 @@ def test_german_output_has_no_english_fixed_strings(n):
                 "brief": render_text(REPORTS[n], lang="de", brief=True, width=200),
                 "md": render_markdown(REPORTS[n], lang="de", show_all=show_all)}
         for fmt, out in outs.items():
-            out = out.replace("Status: error", "")  # extension status: data from the bundle, not a label
+            out = out.replace("(error)", "").replace("(Ready)", "")  # original bundle values kept beside the German
             found = [f for f in frags if re.search(rf"(?<![\w-]){re.escape(f)}(?![\w-])", out)]
             assert not found, (fmt, found)
             assert "EN-" not in out, fmt  # catalogue texts in German too
@@ -517,3 +517,10 @@ def test_control_characters_in_bundle_data_never_reach_the_terminal():
         assert "?[31mRED" in out
     assert "\x1b" not in render_text(report, brief=True)
     assert "\x1b" not in render_json(report)  # json escapes control characters as \\u001b
+
+
+def test_bundle_state_values_are_translated_beside_the_original():
+    from loganalyzer.i18n import value_label
+    assert value_label("error", "de") == "Fehler (error)" and value_label("NotReady", "de") == "nicht bereit (NotReady)"
+    assert value_label("error", "en") == "error" and value_label("weird", "de") == "weird"
+    assert value_label(None, "de") == ""

@@ -31,7 +31,7 @@ from collections import Counter, defaultdict
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
-from ..i18n import norm_lang, severity_label, t
+from ..i18n import norm_lang, severity_label, t, value_label
 from ..redact import redact
 from . import fmt_conf, fmt_span, fmt_ts, where
 from .json_out import report_to_dict
@@ -332,12 +332,13 @@ def _extensions(facts: dict, lang: str) -> str:
     rows = []
     for name, e in sorted(exts.items(), key=lambda kv: str(kv[0])):
         e = e if isinstance(e, dict) else {}
-        handler = " / ".join(str(x) for x in (e.get("handler_state"), e.get("handler_status")) if x)
-        status = str(e.get("status") or "")
-        st_cls = "sev-error" if status.lower() == "error" else ""
+        handler = " / ".join(value_label(x, lang) for x in (e.get("handler_state"), e.get("handler_status")) if x)
+        raw_status = str(e.get("status") or "")
+        status = value_label(raw_status, lang)
+        st_cls = "sev-error" if raw_status.lower() == "error" else ""
         status_cell = f'<span class="{st_cls}">{esc(status, 80)}</span>' if st_cls else esc(status, 80)
         rows.append([f'<span class="mono extname">{esc(name, 200).replace(".", ".<wbr/>")}</span>', esc(e.get("version"), 80),
-                     esc(e.get("state"), 80), status_cell, esc(e.get("code"), 40),
+                     esc(value_label(e.get("state"), lang), 80), status_cell, esc(e.get("code"), 40),
                      esc(e.get("ext_error_code"), 40), esc(handler, 120), esc(e.get("message"), 600)])
     return _table(head, rows, "extensions")
 

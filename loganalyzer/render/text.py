@@ -29,7 +29,7 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
-from ..i18n import norm_lang, severity_label, t
+from ..i18n import norm_lang, severity_label, t, value_label
 from . import fmt_conf, fmt_span, fmt_ts, one_line, printable, where
 from .json_out import report_to_dict
 
@@ -223,7 +223,7 @@ def extension_lines(facts: dict, lang: str) -> list[tuple[str, str, str]]:
                            ("ext.handler", "handler_status")):
             v = e.get(field)
             if v not in (None, ""):
-                parts.append(f"{t(key, lang)}: {v}")
+                parts.append(f"{t(key, lang)}: {v if field == 'code' else value_label(v, lang)}")
         if e.get("ext_error_code") not in (None, ""):
             parts.append(f"extErrorCode: {e['ext_error_code']}")
         out.append((one_line(head, 120), one_line(_SEP.join(parts), 200),
