@@ -462,15 +462,22 @@ _MANIFEST_KEYS = ("installCommand", "uninstallCommand", "updateCommand", "enable
                   "continueOnUpdateFailure", "supportsMultipleExtensions", "updateMode")
 
 
+def _handler_json(data: bytes, source: str, ctx: ParseContext, what: str) -> tuple:
+    """(handler, version, first JSON entry or None) of a handler folder's JSON file."""
+    handler, version = handler_from_path(source)
+    _note_handler_dir(ctx, handler, version)
+    doc = load_json(data, source, ctx, what)
+    if doc is None:
+        return handler, version, None
+    return handler, version, (doc[0] if isinstance(doc, list) and doc else doc)
+
+
 @data_parser("handler_manifest")
 def parse_handler_manifest(data: bytes, source: str, ctx: ParseContext) -> Iterator[Record]:
     """HandlerManifest.json -> facts.extra['handler_manifests']['<Handler>-<Version>']."""
-    handler, version = handler_from_path(source)
-    _note_handler_dir(ctx, handler, version)
-    doc = load_json(data, source, ctx, "HandlerManifest.json")
-    if doc is None:
+    handler, version, entry = _handler_json(data, source, ctx, "HandlerManifest.json")
+    if entry is None:
         return iter(())
-    entry = doc[0] if isinstance(doc, list) and doc else doc
     manifest = _get(entry, "handlerManifest")
     if not isinstance(manifest, dict):
         ctx.problem(source, "Malformed manifest file: no handlerManifest object")
@@ -490,12 +497,9 @@ def parse_handler_manifest(data: bytes, source: str, ctx: ParseContext) -> Itera
 @data_parser("handler_env")
 def parse_handler_env(data: bytes, source: str, ctx: ParseContext) -> Iterator[Record]:
     """HandlerEnvironment.json -> facts.extra['handler_env']['<Handler>-<Version>'] (folder paths)."""
-    handler, version = handler_from_path(source)
-    _note_handler_dir(ctx, handler, version)
-    doc = load_json(data, source, ctx, "HandlerEnvironment.json")
-    if doc is None:
+    handler, version, entry = _handler_json(data, source, ctx, "HandlerEnvironment.json")
+    if entry is None:
         return iter(())
-    entry = doc[0] if isinstance(doc, list) and doc else doc
     env = _get(entry, "handlerEnvironment")
     if not isinstance(env, dict):
         ctx.problem(source, "HandlerEnvironment.json has no handlerEnvironment object")

@@ -80,6 +80,15 @@ def _parse(data: bytes, source: str, ctx: ParseContext):
         return root
 
 
+def _root(data: bytes, source: str, ctx: ParseContext, expected: str, what: str):
+    """The parsed root element if it is ``expected``; otherwise a parse problem and None."""
+    root = _parse(data, source, ctx)
+    if local(root) != expected:
+        ctx.problem(source, f"unexpected root element <{local(root)[:60]}> in {what}")
+        return None
+    return root
+
+
 def _newer_gs(ctx: ParseContext, name: str, key: tuple) -> bool:
     """Ordering per extension: (incarnation, ticks); ties go to the later file read."""
     order = scratch(ctx, "goal_state_order")
@@ -138,9 +147,8 @@ def parse_goal_state(data: bytes, source: str, ctx: ParseContext) -> Iterator[Re
 @data_parser("extensions_config_xml")
 def parse_extensions_config(data: bytes, source: str, ctx: ParseContext) -> Iterator[Record]:
     """ExtensionsConfig.xml: plugins (name/version/state/autoUpgrade/seqNo), GAFamily version."""
-    root = _parse(data, source, ctx)
-    if local(root) != "Extensions":
-        ctx.problem(source, f"unexpected root element <{local(root)[:60]}> in ExtensionsConfig")
+    root = _root(data, source, ctx, "Extensions", "ExtensionsConfig")
+    if root is None:
         return iter(())
     inc = _int(attr(root, "goalStateIncarnation"))
     if inc is None:
@@ -243,9 +251,8 @@ def parse_hosting_env(data: bytes, source: str, ctx: ParseContext) -> Iterator[R
 
     ApplicationSettings (may hold storage keys) are never read.
     """
-    root = _parse(data, source, ctx)
-    if local(root) != "HostingEnvironmentConfig":
-        ctx.problem(source, f"unexpected root element <{local(root)[:60]}> in HostingEnvironmentConfig")
+    root = _root(data, source, ctx, "HostingEnvironmentConfig", "HostingEnvironmentConfig")
+    if root is None:
         return iter(())
     inc = add_incarnation(ctx, attr(root, "goalStateIncarnation"))
     if _newest_overall(ctx, "hosting_env", (inc if inc is not None else -1,)):
@@ -261,9 +268,8 @@ def parse_hosting_env(data: bytes, source: str, ctx: ParseContext) -> Iterator[R
 @data_parser("shared_config_xml")
 def parse_shared_config(data: bytes, source: str, ctx: ParseContext) -> Iterator[Record]:
     """SharedConfig.xml: Incarnation@instance and Instances/Instance@id/@address (the VM's DIP)."""
-    root = _parse(data, source, ctx)
-    if local(root) != "SharedConfig":
-        ctx.problem(source, f"unexpected root element <{local(root)[:60]}> in SharedConfig")
+    root = _root(data, source, ctx, "SharedConfig", "SharedConfig")
+    if root is None:
         return iter(())
     inc = add_incarnation(ctx, attr(root, "goalStateIncarnation"))
     me = attr(child(root, "Incarnation"), "instance")
@@ -285,9 +291,8 @@ def parse_ovf_env(data: bytes, source: str, ctx: ParseContext) -> Iterator[Recor
 
     UserPassword, CustomData, SSH keys are never read.
     """
-    root = _parse(data, source, ctx)
-    if local(root) != "Environment":
-        ctx.problem(source, f"unexpected root element <{local(root)[:60]}> in ovf-env.xml")
+    root = _root(data, source, ctx, "Environment", "ovf-env.xml")
+    if root is None:
         return iter(())
     conf = next(iter_named(root, "LinuxProvisioningConfigurationSet"), None)
     platform = next(iter_named(root, "PlatformSettings"), None)
