@@ -14,17 +14,20 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from . import __version__, parsers
+from . import __version__, parallel, parsers
 from .causes import load_causes
 from .ingest import InputError, Limits, open_bundle
 from .model import Evidence, Facts, Hit, InputFile, NoiseCount, ParseProblem, Record, Report
 from .patterns import Library, load_library
-from .residue import ResidueMiner
-from .rules import Context, PatternStats, RuleSet, Sample, evaluate, evidence_text, load_rules, route_causes
+from .residue import Recorder, ResidueMiner
+from .rules import (SAMPLES, Context, PatternStats, RuleSet, Sample, evaluate, evidence_text, load_rules,
+                    route_causes)
 from .textio import iter_lines, read_capped
 
 DATA_CAP = 16 * 1024 * 1024  # bytes read of one structured file
 AGENT_KINDS = ("waagent_log", "command_execution_log")
+FAST_KINDS = AGENT_KINDS  # read by loganalyzer.fastpath when big enough
+FAST_MIN_BYTES = 1 << 20  # smaller files: the slow path costs less than building the pre-filter
 FACT_PATTERNS = {
     "start.daemon": "agent_daemon_version",
     "start.exthandler": "agent_goal_state_version",
@@ -73,8 +76,11 @@ class _Collector:
         self.tz_guess: Counter = Counter()  # records with local time read in an assumed zone, per source
         self.last_pos: dict[tuple[str, str], int] = {}  # (pattern, source) -> ordinal of its last hit
         self.until: datetime | None = None
+        self.fast = not keep  # the fast path counts records it does not keep
 
-    def add(self, record: Record, partial: bool) -> None:
+    def add(self, record: Record, partial: bool, only: frozenset[str] | None = None) -> None:
+        """Count ``record`` and its pattern hits; ``only`` (the fast path, for records that are
+        not WARNING/ERROR) limits matching to the patterns whose hits a report can show."""
         ts = record.ts
         if ts is not None and ((self.since and ts < self.since) or (self.until and ts > self.until)):
             return
@@ -102,7 +108,9 @@ class _Collector:
             self.records.append(record)
         explained = False
         source = record.source
-        for pattern, m in self.library.scan(record):
+        if only is not None and record.level in ("WARNING", "ERROR"):
+            only = None  # the residue miner needs to know whether any pattern explains it
+        for pattern, m in self.library.scan(record, only):
             pid = pattern.id
             explained = True
             self.pattern_counts[pid] += 1
@@ -133,6 +141,54 @@ class _Collector:
         if not explained and record.level in ("WARNING", "ERROR"):
             self.residue.add(record)
 
+    # -- parallel reading (loganalyzer.parallel): one collector per file, merged in file order ------
+    def part(self) -> "_Collector":
+        """An empty collector for one file read in a worker, with this one's settings."""
+        c = _Collector(self.library, self.rules, False)
+        c.since, c.until, c.fast = self.since, self.until, self.fast
+        c.residue = Recorder()
+        return c
+
+    def detach(self) -> dict:
+        """This part's state, picklable and without the library (patterns travel by ID)."""
+        state = {k: v for k, v in vars(self).items() if k not in ("library", "rules")}
+        state["stats"] = {key: (st.pattern.id, {k: v for k, v in vars(st).items() if k != "pattern"})
+                          for key, st in self.stats.items()}
+        return state
+
+    def merge(self, state: dict) -> None:
+        """Add a part read after everything merged so far: the result is what reading its file
+        here, in this order, would have given (counts, first samples, last samples, residue)."""
+        for key, (pid, fields) in state["stats"].items():
+            st = self.stats.get(key)
+            if st is None:
+                self.stats[key] = PatternStats(self.library.get(pid), **fields)
+            else:
+                _merge_stats(st, fields)
+        self.pattern_counts.update(state["pattern_counts"])
+        for pid, sample in state["pattern_samples"].items():
+            self.pattern_samples.setdefault(pid, sample)
+        for pid, n in state["noise"].items():
+            mine = self.noise.get(pid)
+            if mine is None:
+                self.noise[pid] = n
+                continue
+            mine.count += n.count
+            mine.first_seen = _earliest(mine.first_seen, n.first_seen)
+            mine.last_seen = _latest(mine.last_seen, n.last_seen)
+        for prepared in state["residue"]:
+            self.residue.absorb(prepared)
+        for name in ("kinds", "eras", "timeline", "tz_guess"):
+            getattr(self, name).update(state[name])
+        self.first = _earliest(self.first, state["first"])
+        self.last = _latest(self.last, state["last"])
+        self.last_agent = _latest(self.last_agent, state["last_agent"])
+        for source, n in state["ordinal"].items():
+            self.ordinal[source] = self.ordinal.get(source, 0) + n
+        self.last_pos.update(state["last_pos"])
+        for name, versions in state["versions"].items():
+            self.versions.setdefault(name, []).extend(versions)
+
     def _noise(self, pid: str, record: Record) -> None:
         n = self.noise.get(pid)
         if n is None:
@@ -147,9 +203,86 @@ class _Collector:
                 n.last_seen = record.ts
 
 
+def _prefilter(library: Library, rules: RuleSet, kind: str):
+    """The fast path's pre-filter for ``kind`` (built once per library), or None."""
+    key = ("prefilter", library.version, id(library), kind)
+    if key not in _cache:
+        from . import fastpath  # noqa: PLC0415 - only big files pay for it
+        if "needed" + library.version not in _cache:
+            _cache["needed" + library.version] = fastpath.needed_patterns(library, rules)
+        literals = fastpath.literals_for(library, _cache["needed" + library.version], kind)
+        needed = frozenset(_cache["needed" + library.version])
+        _cache[key] = fastpath.Prefilter(literals, needed) if literals is not None else None
+    return _cache[key]
+
+
+def _read_fast(member, ctx: parsers.ParseContext, collector: _Collector, info: InputFile,
+               prefilter) -> None:
+    from .fastpath import read_agent_log  # noqa: PLC0415
+    before = collector.ordinal.get(member.path, 0)
+    stream = member.open()
+    try:
+        read_agent_log(stream, member.path, member.kind, ctx, collector, bool(member.truncated), prefilter)
+    except parsers.ParseError as exc:
+        ctx.problem(member.path, f"unreadable: {exc}", severity="error")
+        info.status = "error"
+        info.error = str(exc)
+    except (OSError, EOFError, ValueError) as exc:  # decompression or read errors mid-stream
+        n = collector.ordinal.get(member.path, 0) - before
+        ctx.problem(member.path, f"read error after {n} records: {exc}", severity="error")
+        info.status = "error"
+        info.error = str(exc)
+        info.truncated = True
+    finally:
+        try:
+            stream.close()
+        except Exception:  # noqa: BLE001 - closing a broken stream must not hide the result
+            pass
+    info.records = collector.ordinal.get(member.path, 0) - before
+    if getattr(member, "truncated", False):
+        info.truncated = True
+
+
+def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
+    return b if a is None else a if b is None else min(a, b)
+
+
+def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
+    return b if a is None else a if b is None else max(a, b)
+
+
+def _merge_stats(st: PatternStats, later: dict) -> None:
+    """``st`` followed by the hits summarised in ``later`` (fields of a PatternStats)."""
+    k = SAMPLES // 2
+    later_gap = later["count"] - len(later["head"]) - len(later["tail"])
+    head = list(st.head)
+    rest: list = []
+    b_head = later["head"]
+    if len(head) < k:  # st never filled its head, so it has no tail yet either
+        need = k - len(head)
+        head += b_head[:need]
+        b_head = b_head[need:]
+    else:
+        rest += st.tail
+    rest += b_head
+    rest = list(later["tail"]) if later_gap > 0 else rest + list(later["tail"])
+    st.head, st.tail = head, rest[-k:] if len(rest) > k else rest
+    st.count += later["count"]
+    st.times.extend(later["times"])
+    st.first = _earliest(st.first, later["first"])
+    st.last = _latest(st.last, later["last"])
+    for name, counter in later["values"].items():
+        st.values.setdefault(name, Counter()).update(counter)
+    st.partial = st.partial or later["partial"]
+
+
 def _read_member(member, ctx: parsers.ParseContext, collector: _Collector, info: InputFile) -> None:
     kind = member.kind
     partial = bool(member.truncated)
+    if collector.fast and kind in FAST_KINDS and (member.size or 0) >= FAST_MIN_BYTES:
+        prefilter = _prefilter(collector.library, collector.rules, kind)
+        if prefilter is not None:
+            return _read_fast(member, ctx, collector, info, prefilter)
     if kind in parsers.DATA_PARSERS:
         with member.open() as stream:
             data, cut = read_capped(stream, DATA_CAP)
@@ -188,18 +321,52 @@ def _read_member(member, ctx: parsers.ParseContext, collector: _Collector, info:
         info.truncated = True
 
 
+def _read_one(member, ctx: parsers.ParseContext, collector: _Collector, report: Report) -> None:
+    info = InputFile(path=member.path, kind=member.kind, size=member.size, truncated=bool(member.truncated))
+    report.inputs.append(info)
+    try:
+        _read_member(member, ctx, collector, info)
+    except (OSError, EOFError, ValueError, InputError) as exc:
+        ctx.problem(member.path, f"cannot read: {exc}", severity="error")
+        info.status, info.error = "error", str(exc)
+
+
+def _read_parallel(logs: list, groups: list[list[int]], ctx: parsers.ParseContext,
+                   collector: _Collector, report: Report) -> None:
+    """Read ``logs`` in several processes (loganalyzer.parallel), then merge in file order."""
+    for kind in {m.kind for m in logs if m.kind in FAST_KINDS}:  # built once, before the fork
+        _prefilter(collector.library, collector.rules, kind)
+
+    def read(i: int):
+        part = collector.part()
+        pctx = parsers.ParseContext(facts=ctx.facts, tz=ctx.tz, tz_known=ctx.tz_known)
+        sub = Report(bundle="", tool_version="", patterns_version="")
+        _read_one(logs[i], pctx, part, sub)
+        return part.detach(), pctx.problems, sub.inputs[0]
+
+    results = parallel.run(groups, read)
+    for i, member in enumerate(logs):
+        if i not in results:  # its worker died: read it here
+            results[i] = read(i)
+        state, problems, info = results[i]
+        collector.merge(state)
+        ctx.problems.extend(problems)
+        report.inputs.append(info)
+
+
 def _data_first(member) -> tuple[int, str]:
     return (0 if member.kind in parsers.DATA_PARSERS else 1, member.path)
 
 
 def analyze(path: str | Path, *, patterns: str | Path | None = None, keep_records: bool = False,
             since: datetime | timedelta | None = None, until: datetime | timedelta | None = None,
-            limits: Limits | None = None) -> Report:
+            limits: Limits | None = None, jobs: int | None = None) -> Report:
     """Analyse one bundle; raises :class:`InputError` (one line) when it cannot be read at all.
 
     ``since``/``until`` keep records in a time range: absolute UTC datetimes, or timedeltas
     counted back from the bundle's collection time (``since=timedelta(hours=24)`` = the last day
-    before collection), never from now.
+    before collection), never from now. ``jobs`` caps the processes that read a big bundle's logs
+    (None: one per core when the logs are big enough; 1: this process only).
     """
     t0 = time.perf_counter()
     parsers.load_all()
@@ -217,24 +384,25 @@ def analyze(path: str | Path, *, patterns: str | Path | None = None, keep_record
         # absolute bounds apply at once; durations count back from the collection time, which the
         # data files (results.txt) give: they are resolved before the first log is read
         collector.since, collector.until = [v if isinstance(v, datetime) else None for v in (since, until)]
+        collector.fast = collector.fast and since is None and until is None
         relative = isinstance(since, timedelta) or isinstance(until, timedelta)
         known = [m for m in bundle.members if m.kind in parsers.DATA_PARSERS or m.kind in parsers.TEXT_PARSERS]
         if not known:
             raise InputError(f"no known input in {path} (looked for waagent.log, /var/log/azure, "
                              f"/var/lib/waagent, leases, waagent.conf)")
         t1 = time.perf_counter()
-        for member in sorted(bundle.members, key=_data_first):
-            if relative and member.kind not in parsers.DATA_PARSERS:
-                collector.since, collector.until = _resolve_window(since, until, ctx.facts)
-                relative = False
-            info = InputFile(path=member.path, kind=member.kind, size=member.size,
-                             truncated=bool(member.truncated))
-            report.inputs.append(info)
-            try:
-                _read_member(member, ctx, collector, info)
-            except (OSError, EOFError, ValueError, InputError) as exc:
-                ctx.problem(member.path, f"cannot read: {exc}", severity="error")
-                info.status, info.error = "error", str(exc)
+        members = sorted(bundle.members, key=_data_first)
+        logs = [m for m in members if m.kind not in parsers.DATA_PARSERS]
+        for member in members[:len(members) - len(logs)]:  # data files: facts, collection time
+            _read_one(member, ctx, collector, report)
+        if relative and logs:  # durations count back from the collection time the data files gave
+            collector.since, collector.until = _resolve_window(since, until, ctx.facts)
+        groups = parallel.plan(logs, jobs) if collector.fast else None
+        if groups is None:
+            for member in logs:
+                _read_one(member, ctx, collector, report)
+        else:
+            _read_parallel(logs, groups, ctx, collector, report)
         for unknown in getattr(bundle, "unknown", []):
             report.inputs.append(InputFile(path=unknown, kind=None, status="unknown"))
         report.problems.extend(getattr(bundle, "problems", []))

@@ -28,6 +28,8 @@ except ModuleNotFoundError:  # pragma: no cover - 3.10
 NON_PATTERN_FILES = {"causes.toml", "rules.toml"}
 REDOS_BUDGET_S = 0.05
 REDOS_LINE = 100_000
+SCAN_MEMO = 20_000  # scan results remembered (cleared when full) ...
+SCAN_MEMO_CHARS = 2_000  # ... of messages up to this long (bounded memory)
 
 
 _NO_HITS: list = []  # shared, never mutated
@@ -91,6 +93,7 @@ class Library:
     _any_kind: list[Pattern] = field(default_factory=list, repr=False)
     _by_id: dict[str, Pattern] = field(default_factory=dict, repr=False)
     _scanners: dict[str, tuple] = field(default_factory=dict, repr=False)
+    _memo: dict[tuple, list] = field(default_factory=dict, repr=False)  # scan results by input
 
     def __post_init__(self) -> None:
         self._by_id = {p.id: p for p in self.patterns}
@@ -101,15 +104,18 @@ class Library:
             else:
                 self._any_kind.append(p)
 
-    def _scanner(self, kind: str) -> tuple:
+    def _scanner(self, kind: str, only: frozenset[str] | None = None) -> tuple:
         """(automaton over every hint literal of the kind's patterns, patterns, patterns without hints).
 
         One Aho-Corasick pass over a message finds every hint at once, so only the patterns
         whose literal occurs run their regex: the cost per record does not grow with the library.
         """
-        sc = self._scanners.get(kind)
+        key = kind if only is None else (kind, only)
+        sc = self._scanners.get(key)
         if sc is None:
             patterns = self.for_kind(kind)
+            if only is not None:
+                patterns = [p for p in patterns if p.id in only]
             by_literal: dict[str, list[int]] = {}
             always: list[int] = []
             for i, p in enumerate(patterns):
@@ -123,7 +129,7 @@ class Library:
                 for lit, idxs in by_literal.items():
                     automaton.add_word(lit, tuple(idxs))
                 automaton.make_automaton()
-            sc = self._scanners[kind] = (automaton, patterns, tuple(always))
+            sc = self._scanners[key] = (automaton, patterns, tuple(always))
         return sc
 
     def get(self, pattern_id: str) -> Pattern | None:
@@ -138,10 +144,26 @@ class Library:
         return [Hit(p.id, record, {k: v for k, v in m.groupdict().items() if v is not None})
                 for p, m in self.scan(record)]
 
-    def scan(self, record: Record) -> list[tuple[Pattern, "regex.Match"]]:
-        """(pattern, match) for every pattern that matches ``record`` (usually few)."""
-        automaton, patterns, always = self._scanner(record.kind)
+    def scan(self, record: Record, only: frozenset[str] | None = None) -> list[tuple[Pattern, "regex.Match"]]:
+        """(pattern, match) for every pattern that matches ``record`` (usually few); ``only``
+        restricts the scan to these pattern IDs."""
         message = record.message
+        if len(message) > SCAN_MEMO_CHARS:
+            return self._scan(record.kind, only, record.level, message)
+        # what matches depends on kind, level and message only; logs repeat messages a lot
+        key = (record.kind, only, record.level, message)
+        memo = self._memo
+        hits = memo.get(key)
+        if hits is not None:
+            return hits
+        if len(memo) >= SCAN_MEMO:
+            memo.clear()
+        hits = memo[key] = self._scan(record.kind, only, record.level, message)
+        return hits
+
+    def _scan(self, kind: str, only: frozenset[str] | None, level: str | None,
+              message: str) -> list[tuple[Pattern, "regex.Match"]]:
+        automaton, patterns, always = self._scanner(kind, only)
         candidates = set(always)
         if automaton is not None and message:
             for _, idxs in automaton.iter(message):
@@ -149,7 +171,6 @@ class Library:
         if not candidates:
             return _NO_HITS
         hits = []
-        level = record.level
         for i in sorted(candidates):
             p = patterns[i]
             if p.levels and level is not None and level not in p.levels:

@@ -41,6 +41,22 @@ def mask(text: str) -> str:
     return line
 
 
+def prepare(record: Record) -> tuple:
+    """The order-independent part of adding a record: its masked tokens and redacted example."""
+    text = record.raw or record.message
+    return (mask(record.message).split()[:MAX_TOKENS], record.level,
+            Evidence(record.source, record.line, redact(text.split("\n", 1)[0][:400]), record.ts),
+            record.ts)
+
+
+class Recorder(list):
+    """Stands in for a :class:`ResidueMiner` in a worker process: keeps prepared records, in
+    order, for the miner of the main process (which groups them as if it had read them)."""
+
+    def add(self, record: Record) -> None:
+        self.append(prepare(record))
+
+
 @dataclass
 class _Group:
     tokens: list[str]
@@ -59,16 +75,14 @@ class ResidueMiner:
     dropped: int = 0
 
     def add(self, record: Record) -> None:
-        text = record.raw or record.message
-        self._add(record.message, record.level, Evidence(record.source, record.line,
-                                                          redact(text.split("\n", 1)[0][:400]), record.ts),
-                  record.ts)
+        self.absorb(prepare(record))
 
     def add_text(self, message: str) -> None:
-        self._add(message, None, Evidence("-", None, message[:400]), None)
+        self.absorb((mask(message).split()[:MAX_TOKENS], None, Evidence("-", None, message[:400]), None))
 
-    def _add(self, message: str, level: str | None, example: Evidence, ts: datetime | None) -> None:
-        tokens = mask(message).split()[:MAX_TOKENS]
+    def absorb(self, prepared: tuple) -> None:
+        """Group one record made ready by :func:`prepare` (the order of records matters)."""
+        tokens, level, example, ts = prepared
         if not tokens:
             return
         bucket = self._groups.setdefault(len(tokens), [])

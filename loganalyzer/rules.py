@@ -87,13 +87,17 @@ class PatternStats:
     times: list[float] = field(default_factory=list)
     first: datetime | None = None
     last: datetime | None = None
-    head: list[Sample] = field(default_factory=list)
-    tail: list[Sample] = field(default_factory=list)
+    head: list = field(default_factory=list)  # (record, at, groups) of the first hits
+    tail: list = field(default_factory=list)  # ... and of the last ones
     values: dict[str, Counter] = field(default_factory=dict)
     partial: bool = False
 
     def add(self, record: Record, groups: dict[str, str], partial: bool, at: int = 0) -> None:
-        """Count a hit; ``at`` is where in the message it matched (evidence points at that line)."""
+        """Count a hit; ``at`` is where in the message it matched (evidence points at that line).
+
+        Samples keep the record and build their (redacted) evidence text only when read: most
+        hits of a frequent pattern are counted, never shown.
+        """
         self.count += 1
         ts = record.ts
         if ts is not None:
@@ -102,12 +106,11 @@ class PatternStats:
                 self.first = ts
             if self.last is None or ts > self.last:
                 self.last = ts
-        line, text = evidence_at(record, at)
-        sample = Sample(record.source, line, text, ts, groups)
+        hit = (record, at, groups)
         if len(self.head) < SAMPLES // 2:
-            self.head.append(sample)
+            self.head.append(hit)
         else:
-            self.tail.append(sample)
+            self.tail.append(hit)
             if len(self.tail) > SAMPLES // 2:
                 self.tail.pop(0)
         for k, v in groups.items():
@@ -117,7 +120,15 @@ class PatternStats:
 
     @property
     def samples(self) -> list[Sample]:
-        return self.head + self.tail
+        return [_sample(h) for h in self.head + self.tail]
+
+
+def _sample(hit) -> Sample:
+    if isinstance(hit, Sample):
+        return hit
+    record, at, groups = hit
+    line, text = evidence_at(record, at)
+    return Sample(record.source, line, text, record.ts, groups)
 
 
 def evidence_at(record: Record, at: int) -> tuple[int | None, str]:

@@ -1,0 +1,443 @@
+"""Fast path for the big agent logs (``waagent.log`` and its rotations, ``CommandExecution.log``).
+
+Most records of a 1M-line waagent.log are INFO lines that no rule reads: they match no pattern,
+or only context patterns nothing looks at. The slow path builds a :class:`Record` for each and
+runs the pattern scanner on it; this path does not:
+
+1. a literal pre-filter runs over each raw chunk (Hyperscan when installed, else Aho-Corasick)
+   with the hints of the *needed* patterns (benign, causal, or read by a rule) and the literals
+   that call for redaction, and marks the lines where one occurs;
+2. one tight loop reads the lines, recognises the common ISO header
+   (``2024-09-30T06:39:27.159929Z INFO ExtHandler ExtHandler msg``) by fixed positions and hands
+   every other line to the exact parser (:meth:`AgentLineParser.classify`);
+3. a record that holds a marked line, or is a WARNING/ERROR (the residue miner reads those),
+   becomes the very Record that :func:`parse_agent_lines` builds and goes through the collector;
+   every other record only updates the counters (records, eras, timeline, first/last time).
+
+The report is the slow path's, byte for byte (``tests/test_fastpath.py`` compares the two on the
+samples, the real excerpts, generated logs and random line mixtures).
+"""
+from __future__ import annotations
+
+import fnmatch
+from collections import Counter
+from datetime import datetime, timezone
+from typing import BinaryIO, Callable
+
+import ahocorasick
+
+from .parsers import ParseContext
+from .parsers.waagent_log import (MAX_RECORD_CHARS, MAX_RECORD_LINES, AgentHeader, AgentLineParser,
+                                  _make)
+from .analyzer import TIMELINE_BUCKET
+from .literals import required_literals, score
+from .patterns import Library
+from .redact import _SCRUB_HINTS
+from .rules import RuleSet
+from .textio import iter_line_blocks
+
+FAST_KINDS = ("waagent_log", "command_execution_log")
+FACT_PATTERN_IDS = ("start.daemon", "start.exthandler")  # read by analyzer.FACT_PATTERNS and fact rules
+RAW_CHUNK = 1 << 22
+SHARP_HINT = 8  # a hint this long is kept (the regex's literals are longer, not always rarer)
+_LEVELS = frozenset(("VERBOSE", "INFO", "WARNING", "ERROR"))
+_LOUD = frozenset(("WARNING", "ERROR"))
+_SEC4 = frozenset(f":{s:02d}." for s in range(60))  # line[16:20] of an ISO stamp
+_DIGIT_POS = (0, 1, 2, 3, 5, 6, 8, 9, 11, 12)
+_MIN3 = frozenset(f":{m:02d}" for m in range(60))  # line[13:16] of an ISO stamp
+UTC = timezone.utc
+
+
+def needed_patterns(library: Library, rules: RuleSet) -> set[str]:
+    """IDs of the patterns whose hits can change a report: benign (counted as noise), causal,
+    or named by a rule (fact rules, thresholds, routes, escalations) or by the analyser."""
+    refs = rules.referenced_patterns() | set(FACT_PATTERN_IDS)
+    return {p.id for p in library.patterns
+            if p.benign or p.causes or any(fnmatch.fnmatchcase(p.id, g) for g in refs)}
+
+
+def prefilter_literals(p) -> tuple[str, ...]:
+    """The sharper of the pattern's hint and the literals its regex requires (both necessary)."""
+    derived = required_literals(p.regex)
+    if derived:
+        shortest = min(map(len, p.hint))
+        if shortest < SHARP_HINT and min(map(len, derived)) >= shortest + 4:
+            return derived
+    return p.hint
+
+
+def literals_for(library: Library, needed: set[str], kind: str) -> list[str] | None:
+    """The pre-filter literals of ``kind``; None when the fast path cannot be exact for it
+    (a needed pattern without a hint, or a hint the decoder could create or split)."""
+    lits: set[str] = set(_SCRUB_HINTS)
+    for p in library.for_kind(kind):
+        if p.id not in needed:
+            continue
+        if not p.hint:
+            return None
+        for h in prefilter_literals(p):
+            if not h or any(c in h for c in "\n\r\x00\ufffd"):
+                return None
+            lits.add(h)
+    return sorted(lits)
+
+
+# --- pre-filters: mark the line numbers where a literal occurs -------------------------------------
+
+class _LineMarker:
+    """Feeds raw chunks to a literal scanner and collects 1-based numbers of the lines hit."""
+
+    def __init__(self, marks: set[int]) -> None:
+        self.marks = marks
+        self.newlines = 0  # newlines before the current chunk
+        self.offset = 0  # bytes before the current chunk
+        self.everything = False  # a NUL byte: the decoder drops it, so literals may form; mark all
+
+    def _mark(self, chunk: bytes, ends: list[int]) -> None:
+        """``ends``: end offsets of hits relative to ``chunk``."""
+        marks = self.marks
+        n = self.newlines
+        prev = 0
+        for rel in sorted(ends):
+            if rel > prev:
+                n += chunk.count(b"\n", prev, rel)
+                prev = rel
+            marks.add(n + 1)
+
+    def feed(self, chunk: bytes) -> None:
+        if b"\x00" in chunk:
+            self.everything = True
+        if not self.everything:
+            self._mark(chunk, self._scan(chunk))
+        self.newlines += chunk.count(b"\n")
+        self.offset += len(chunk)
+
+    def _scan(self, chunk: bytes) -> list[int]:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class _AhoMarker(_LineMarker):
+    """Aho-Corasick over the chunk read as Latin-1 (one char per byte: offsets are byte offsets)."""
+
+    def __init__(self, marks: set[int], automaton: ahocorasick.Automaton, longest: int) -> None:
+        super().__init__(marks)
+        self.automaton = automaton
+        self.keep = max(longest - 1, 0)
+        self.tail = ""
+
+    def _scan(self, chunk: bytes) -> list[int]:
+        text = self.tail + chunk.decode("latin-1")
+        skip = len(self.tail)
+        ends = [end + 1 - skip for end, _ in self.automaton.iter(text) if end >= skip]
+        self.tail = text[-self.keep:] if self.keep else ""
+        return ends
+
+
+class _HyperMarker(_LineMarker):
+    """Hyperscan in stream mode (matches across chunk borders are found)."""
+
+    def __init__(self, marks: set[int], database) -> None:
+        super().__init__(marks)
+        self.ends: list[int] = []
+        ends = self.ends
+
+        def on_match(_id, _from, to, _flags, _ctx) -> None:
+            ends.append(to)
+
+        self._on_match = on_match  # the extension keeps a borrowed reference: keep it alive here
+        self._database = database
+        self.stream = database.stream(match_event_handler=on_match)
+        self.stream.__enter__()
+
+    def _scan(self, chunk: bytes) -> list[int]:
+        self.ends.clear()
+        self.stream.scan(chunk)
+        base = self.offset
+        return [to - base for to in self.ends]
+
+    def close(self) -> None:
+        try:
+            self.stream.close()
+        except Exception:  # noqa: BLE001 - a stream that failed to open has nothing to close
+            pass
+
+
+class Prefilter:
+    """Builds line markers for one kind's literal set."""
+
+    def __init__(self, literals: list[str], needed: frozenset[str], engine: str | None = None) -> None:
+        self.literals = literals
+        self.needed = needed
+        raw = [lit.encode("utf-8") for lit in literals]
+        self.engine = engine or ("hyperscan" if _hyperscan() is not None else "aho-corasick")
+        if self.engine == "hyperscan":
+            hs = _hyperscan()
+            db = hs.Database(mode=hs.HS_MODE_STREAM)
+            exprs = [b"".join(b"\\x%02x" % b for b in lit) for lit in raw]
+            db.compile(expressions=exprs, ids=list(range(len(exprs))), elements=len(exprs),
+                       flags=[0] * len(exprs))
+            self.database = db
+        else:
+            self.automaton = ahocorasick.Automaton()
+            for lit in raw:
+                text = lit.decode("latin-1")
+                self.automaton.add_word(text, text)
+            self.automaton.make_automaton()
+            self.longest = max((len(lit) for lit in raw), default=1)
+
+    def marker(self, marks: set[int]) -> _LineMarker:
+        if self.engine == "hyperscan":
+            return _HyperMarker(marks, self.database)
+        return _AhoMarker(marks, self.automaton, self.longest)
+
+
+_HS: list = []
+
+
+def _hyperscan():
+    """The hyperscan module, or None (not installed, or no wheel for this machine)."""
+    if not _HS:
+        try:
+            import hyperscan  # noqa: PLC0415 - optional accelerator, imported only for big files
+            _HS.append(hyperscan)
+        except Exception:  # noqa: BLE001 - ImportError, or a library that fails to load
+            _HS.append(None)
+    return _HS[0]
+
+
+# --- the reading loop ------------------------------------------------------------------------------
+
+def _hour(key: str) -> int:
+    """Epoch seconds of ``YYYY-MM-DDTHH`` (a valid hour), or -1."""
+    if len(key) != 13 or key[4] != "-" or key[7] != "-" or key[10] != "T":
+        return -1
+    if not all("0" <= key[i] <= "9" for i in _DIGIT_POS):
+        return -1
+    try:
+        ts = datetime.fromisoformat(key + ":00:00+00:00")
+    except (ValueError, OverflowError):
+        return -1
+    return int(ts.timestamp())
+
+
+assert TIMELINE_BUCKET == 3600, "the fast path buckets the timeline by the hour"
+
+
+def read_agent_log(stream: BinaryIO, source: str, kind: str, ctx: ParseContext, collector,
+                   partial: bool, prefilter: Prefilter) -> int:
+    """Read one agent log; feed candidate records to ``collector.add``, count the rest; return the
+    number of records (what the slow path would have yielded)."""
+    p = AgentLineParser(ctx)
+    classify = p.classify
+    header = p.header
+    marks: set[int] = set()
+    marker = prefilter.marker(marks)
+    hours: dict[str, int] = {}
+    timeline: dict[tuple[str, int], int] = {}  # (level, bucket) of counted ISO records
+    add = collector.add
+    needed = prefilter.needed
+    loud = _LOUD
+    levels = _LEVELS
+    sec4 = _SEC4
+    min3 = _MIN3
+    counted = 0  # counted (not candidate) records the collector has not been told of yet
+    n_fast = 0  # counted ISO records (era E4)
+    smin, smax = "\uffff", ""  # ISO stamps of counted records (one format: text order is time order)
+
+    def sync() -> None:
+        nonlocal counted
+        if counted:
+            collector.ordinal[source] = collector.ordinal.get(source, 0) + counted
+            collector.kinds[kind] += counted
+            counted = 0
+
+    def count_exact(h: AgentHeader | None) -> None:
+        """A record with an exactly parsed header (or none) that is not a candidate."""
+        nonlocal counted
+        counted += 1
+        if h is None:
+            return
+        era = h.era
+        ts = h.ts
+        c = collector
+        if era:
+            c.eras[era] += 1
+            if era == "E0" and h.prefix is None:
+                c.eras["E0-agent"] += 1
+                if h.level in loud:
+                    c.eras["E0-agent-marked"] += 1
+        if ts is not None:
+            if h.tz_guess:
+                c.tz_guess[source] += 1
+            if c.first is None or ts < c.first:
+                c.first = ts
+            if c.last is None or ts > c.last:
+                c.last = ts
+            if c.last_agent is None or ts > c.last_agent:
+                c.last_agent = ts
+            bucket = int(ts.timestamp()) // 3600 * 3600
+            c.timeline[(kind, h.level or "-", bucket)] += 1
+
+    # The current record. ISO header read by position: fast=True, hline its line, rest_at where
+    # the text after the level starts, parts None until a continuation line or emission needs
+    # the message. Otherwise h is the exact header (None: headerless) and parts holds the text.
+    fast = False
+    hline = ""
+    rest_at = 0
+    f_level = ""
+    f_bucket = 0
+    h: AgentHeader | None = None
+    parts: list[str] | None = None
+    open_ = False
+    raw = ""
+    start = 0
+    nchars = 0
+    exact_chars = True  # nchars counts the message proper (False: also the thread/prefix words)
+    blank_only = False
+    cand = False
+    n = 0
+    seen_e4 = False
+
+    def close(end: int) -> None:
+        """Hand the current record on (candidate) or count it."""
+        nonlocal smin, smax, counted, n_fast
+        if fast:
+            if cand:
+                hh = header(hline)
+                msg_parts = [hh.message] if parts is None else [hh.message] + parts[1:]
+                sync()
+                add(_make(source, kind, start, end, hh, raw, msg_parts), partial, needed)
+            else:
+                counted += 1
+                n_fast += 1
+                ts = hline[:26]
+                if ts < smin:
+                    smin = ts
+                if ts > smax:
+                    smax = ts
+                key = (f_level, f_bucket)
+                timeline[key] = timeline.get(key, 0) + 1
+        elif cand:
+            sync()
+            add(_make(source, kind, start, end, h, raw, parts), partial, needed)
+        else:
+            count_exact(h)
+
+    try:
+        for block in iter_line_blocks(stream, chunk=RAW_CHUNK, on_raw=marker.feed):
+            everything = marker.everything
+            for line in block:
+                n += 1
+                # -- the common case: an ISO header, read by position ---------------------------
+                if seen_e4 and line[26:28] == "Z " and line[16:20] in sec4 and line[13:16] in min3:
+                    b = hours.get(line[:13])
+                    if b is None:
+                        b = hours[line[:13]] = _hour(line[:13])
+                    fr = line[20:26]
+                    if b >= 0 and fr.isdigit() and fr.isascii():
+                        sp = line.find(" ", 28)
+                        level = line[28:sp] if sp != -1 else line[28:]
+                        if level in levels:
+                            if open_:
+                                if fast and not cand:  # inline close() of a counted ISO record
+                                    counted += 1
+                                    n_fast += 1
+                                    ts = hline[:26]
+                                    if ts < smin:
+                                        smin = ts
+                                    if ts > smax:
+                                        smax = ts
+                                    key = (f_level, f_bucket)
+                                    timeline[key] = timeline.get(key, 0) + 1
+                                else:
+                                    close(n - 1)
+                            fast, hline, f_level, f_bucket = True, line, level, b
+                            rest_at = sp + 1 if sp != -1 else len(line)
+                            h, raw, start, parts, open_ = None, line, n, None, True
+                            exact_chars = False
+                            blank_only = False
+                            cand = level in loud or n in marks or everything
+                            continue
+                # -- everything else: the exact parser -----------------------------------------
+                r = classify(line)
+                seen_e4 = p.seen_e4
+                if r.__class__ is AgentHeader and not (r.bare and open_ and (
+                        fast or (h is not None and h.ts is not None))):
+                    if open_:
+                        close(n - 1)
+                    fast = False
+                    h, raw, start, parts, open_ = r, line, n, [r.message], True
+                    nchars, exact_chars = len(r.message), True
+                    blank_only = False
+                    cand = r.level in loud or n in marks or everything
+                    continue
+                text = line if r.__class__ is AgentHeader else r
+                if not open_:
+                    fast = False
+                    h, raw, start, parts, open_ = None, line, n, [text], True
+                    nchars, exact_chars = len(text), True
+                    blank_only = not text.strip()
+                    cand = n in marks or everything
+                    continue
+                if blank_only and text.strip():
+                    close(n - 1)
+                    fast = False
+                    h, raw, start, parts = None, line, n, [text]
+                    nchars, exact_chars = len(text), True
+                    blank_only = False
+                    cand = n in marks or everything
+                    continue
+                if parts is None:  # first continuation of an ISO record
+                    parts = [hline[rest_at:]]
+                    nchars = len(parts[0])
+                if len(parts) >= MAX_RECORD_LINES or nchars >= MAX_RECORD_CHARS:
+                    if not exact_chars:  # the thread/prefix words do not count: the exact size
+                        message = header(hline).message
+                        nchars -= len(parts[0]) - len(message)
+                        parts[0] = message
+                        exact_chars = True
+                if len(parts) >= MAX_RECORD_LINES or nchars >= MAX_RECORD_CHARS:
+                    close(n - 1)
+                    if fast:  # the overflow keeps when/who, but not the level
+                        h = header(hline)
+                        fast = False
+                    if h is not None:
+                        h = h._replace(level=None, message=text, bare=False)
+                    raw, start, parts = line, n, [text]
+                    nchars, exact_chars = len(text), True
+                    blank_only = False
+                    cand = n in marks or everything
+                    continue
+                parts.append(text)
+                nchars += len(text) + 1
+                if not cand and (n in marks or everything):
+                    cand = True
+            if marks:  # lines up to n are read; a mark beyond is for the next block's first line
+                kept = [m for m in marks if m > n]
+                marks.clear()
+                marks.update(kept)
+        if open_:
+            close(n)
+        if p.bad_ts:
+            ctx.problem(source, f"{p.bad_ts} header line(s) with an impossible date; kept without time")
+    finally:
+        marker.close()
+        sync()
+        if n_fast:
+            collector.eras["E4"] += n_fast
+        for (level, bucket), k in timeline.items():
+            collector.timeline[(kind, level, bucket)] += k
+        if smax:
+            c = collector
+            for s in (smin, smax):
+                ts = datetime.fromisoformat(s + "+00:00")
+                if c.first is None or ts < c.first:
+                    c.first = ts
+                if c.last is None or ts > c.last:
+                    c.last = ts
+                if c.last_agent is None or ts > c.last_agent:
+                    c.last_agent = ts
+    return collector.ordinal.get(source, 0)
