@@ -81,9 +81,16 @@ class _Collector:
     def add(self, record: Record, partial: bool, only: frozenset[str] | None = None) -> None:
         """Count ``record`` and its pattern hits; ``only`` (the fast path, for records that are
         not WARNING/ERROR) limits matching to the patterns whose hits a report can show."""
+        n = self.count(record)
+        if n:
+            self._match(record, partial, only, n)
+
+    def count(self, record: Record) -> int:
+        """Count ``record`` (kinds, eras, times, timeline) without matching it; return its ordinal
+        in its file, 0 when the time range leaves it out."""
         ts = record.ts
         if ts is not None and ((self.since and ts < self.since) or (self.until and ts > self.until)):
-            return
+            return 0
         self.kinds[record.kind] += 1
         n = self.ordinal[record.source] = self.ordinal.get(record.source, 0) + 1
         if record.era:
@@ -106,6 +113,10 @@ class _Collector:
             self.timeline[(record.kind, record.level or "-", bucket)] += 1
         if self.records is not None:
             self.records.append(record)
+        return n
+
+    def _match(self, record: Record, partial: bool, only: frozenset[str] | None, n: int) -> None:
+        ts = record.ts
         explained = False
         source = record.source
         if only is not None and record.level in ("WARNING", "ERROR"):
@@ -283,6 +294,7 @@ def _read_member(member, ctx: parsers.ParseContext, collector: _Collector, info:
         prefilter = _prefilter(collector.library, collector.rules, kind)
         if prefilter is not None:
             return _read_fast(member, ctx, collector, info, prefilter)
+    prefilter = None
     if kind in parsers.DATA_PARSERS:
         with member.open() as stream:
             data, cut = read_capped(stream, DATA_CAP)
@@ -292,20 +304,34 @@ def _read_member(member, ctx: parsers.ParseContext, collector: _Collector, info:
         records = parsers.DATA_PARSERS[kind](data, member.path, ctx)
     elif kind in parsers.TEXT_PARSERS:
         stream = member.open()
-        records = parsers.TEXT_PARSERS[kind](iter_lines(stream), member.path, ctx)
+        prefilter = None
+        if collector.fast and (member.size or 0) >= FAST_MIN_BYTES:
+            prefilter = _prefilter(collector.library, collector.rules, kind)
+        if prefilter is not None:  # records of no interest are counted, not matched
+            from .fastpath import Tap, candidates  # noqa: PLC0415
+            tap = Tap(stream, prefilter)
+            records = parsers.TEXT_PARSERS[kind](iter_lines(tap), member.path, ctx)
+            records = candidates(records, tap, collector)
+        else:
+            records = parsers.TEXT_PARSERS[kind](iter_lines(stream), member.path, ctx)
     else:
         info.status = "skipped"
         return
     n = 0
+    only = None if prefilter is None else prefilter.needed
     try:
         for record in records:
             n += 1
-            collector.add(record, partial)
+            collector.add(record, partial, only)
+        if prefilter is not None:
+            n = tap.records
     except parsers.ParseError as exc:
         ctx.problem(member.path, f"unreadable: {exc}", severity="error")
         info.status = "error"
         info.error = str(exc)
     except (OSError, EOFError, ValueError) as exc:  # decompression or read errors mid-stream
+        if prefilter is not None:
+            n = tap.records
         ctx.problem(member.path, f"read error after {n} records: {exc}", severity="error")
         info.status = "error"
         info.error = str(exc)

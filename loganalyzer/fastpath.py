@@ -27,8 +27,8 @@ from typing import BinaryIO, Callable
 import ahocorasick
 
 from .parsers import ParseContext
-from .parsers.waagent_log import (MAX_RECORD_CHARS, MAX_RECORD_LINES, AgentHeader, AgentLineParser,
-                                  _make)
+from .parsers.waagent_log import (_EXT_FULL_RE, MAX_RECORD_CHARS, MAX_RECORD_LINES, PREFIX_WORDS,
+                                  AgentHeader, AgentLineParser, _make)
 from .analyzer import TIMELINE_BUCKET
 from .literals import required_literals, score
 from .patterns import Library
@@ -208,6 +208,49 @@ def _hyperscan():
     return _HS[0]
 
 
+# --- any other text log: records of no interest are counted, not matched ---------------------------
+
+class Tap:
+    """A binary stream that shows every chunk read to a line marker (the parser reads through it)."""
+
+    def __init__(self, stream: BinaryIO, prefilter: Prefilter) -> None:
+        self.stream = stream
+        self.marks: set[int] = set()
+        self.marker = prefilter.marker(self.marks)
+        self.records = 0  # records the parser yielded, matched or only counted
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.stream.read(n)
+        if data:
+            self.marker.feed(data)
+        return data
+
+    def close(self) -> None:
+        self.marker.close()
+        self.stream.close()
+
+
+def candidates(records, tap: Tap, collector):
+    """Yield the records that need matching; count the others (no marked line, not WARNING/ERROR)."""
+    marks = tap.marks
+    count = collector.count
+    seen = 0
+    for record in records:
+        tap.records += 1
+        end = record.end_line
+        if (record.level in _LOUD or end is None or tap.marker.everything
+                or any(i in marks for i in range(record.line, end + 1))):
+            yield record
+        else:
+            count(record)
+        seen += 1
+        if seen >= 4096 and marks:  # records come in line order: forget marks behind this one
+            seen = 0
+            kept = [m for m in marks if m >= record.line]
+            marks.clear()
+            marks.update(kept)
+
+
 # --- the reading loop ------------------------------------------------------------------------------
 
 def _hour(key: str) -> int:
@@ -221,6 +264,44 @@ def _hour(key: str) -> int:
     except (ValueError, OverflowError):
         return -1
     return int(ts.timestamp())
+
+
+ISO, SLASH = 1, 2  # headers read by position: 2024-09-30T06:39:27.159929Z / 2019/10/31 14:10:44.653792
+
+
+def _widen(c, ts: datetime) -> None:
+    """Move the collector's first/last (agent) time to include ``ts``."""
+    if c.first is None or ts < c.first:
+        c.first = ts
+    if c.last is None or ts > c.last:
+        c.last = ts
+    if c.last_agent is None or ts > c.last_agent:
+        c.last_agent = ts
+
+
+def _slash_hour(key: str, p: AgentLineParser) -> tuple[int, bool] | None:
+    """(UTC epoch of the local hour ``YYYY/MM/DD HH``, offset is whole hours) or None (invalid)."""
+    if len(key) != 13 or key[4] != "/" or key[7] != "/" or key[10] != " ":
+        return None
+    if not all("0" <= key[i] <= "9" for i in _DIGIT_POS):
+        return None
+    try:
+        naive = datetime.fromisoformat(key.replace("/", "-") + ":00:00")
+    except (ValueError, OverflowError):
+        return None
+    utc = p.local_ts(key + ":00:00.000000")  # valid, so no bad-date count
+    if utc is None:  # pragma: no cover - the zone could not convert it
+        return None
+    epoch = int(utc.timestamp())
+    shift = int(naive.replace(tzinfo=UTC).timestamp()) - epoch
+    return epoch, shift % 3600 == 0
+
+
+def _e12_era(tok: str) -> str:
+    """The era _e12 gives a line whose first word after the level is ``tok`` (E2 seen before)."""
+    if tok in PREFIX_WORDS or (tok[:1] == "[" and _EXT_FULL_RE.fullmatch(tok)):
+        return "E2"
+    return "E1"
 
 
 assert TIMELINE_BUCKET == 3600, "the fast path buckets the timeline by the hour"
@@ -284,8 +365,15 @@ def read_agent_log(stream: BinaryIO, source: str, kind: str, ctx: ParseContext, 
     # The current record. ISO header read by position: fast=True, hline its line, rest_at where
     # the text after the level starts, parts None until a continuation line or emission needs
     # the message. Otherwise h is the exact header (None: headerless) and parts holds the text.
-    fast = False
+    fast = 0  # ISO, SLASH: header read by position; 0: exact header (h) or none
     hline = ""
+    f_hour: tuple[int, bool] = (0, True)
+    f_era = ""
+    eras: Counter = Counter()  # eras of counted E1/E2 records
+    slash_hours: dict[str, tuple[int, bool] | None] = {}
+    slash_range: dict[str, list[str]] = {}  # local hour -> [min, max] stamp of counted E1/E2 records
+    tok_era: dict[str, str] = {}
+    seen_e2 = False
     rest_at = 0
     f_level = ""
     f_bucket = 0
@@ -304,6 +392,23 @@ def read_agent_log(stream: BinaryIO, source: str, kind: str, ctx: ParseContext, 
     def close(end: int) -> None:
         """Hand the current record on (candidate) or count it."""
         nonlocal smin, smax, counted, n_fast
+        if fast == SLASH and not cand:
+            counted += 1
+            eras[f_era] += 1
+            ts = hline[:26]
+            utc_hour, whole = f_hour
+            mm = slash_range.get(hline[:13])
+            if mm is None:
+                slash_range[hline[:13]] = [ts, ts]
+            else:
+                if ts < mm[0]:
+                    mm[0] = ts
+                if ts > mm[1]:
+                    mm[1] = ts
+            bucket = utc_hour if whole else (utc_hour + int(hline[14:16]) * 60 + int(hline[17:19])) // 3600 * 3600
+            key = (f_level, bucket)
+            timeline[key] = timeline.get(key, 0) + 1
+            return
         if fast:
             if cand:
                 hh = header(hline)
@@ -342,7 +447,7 @@ def read_agent_log(stream: BinaryIO, source: str, kind: str, ctx: ParseContext, 
                         level = line[28:sp] if sp != -1 else line[28:]
                         if level in levels:
                             if open_:
-                                if fast and not cand:  # inline close() of a counted ISO record
+                                if fast == ISO and not cand:  # inline close() of a counted ISO record
                                     counted += 1
                                     n_fast += 1
                                     ts = hline[:26]
@@ -354,8 +459,33 @@ def read_agent_log(stream: BinaryIO, source: str, kind: str, ctx: ParseContext, 
                                     timeline[key] = timeline.get(key, 0) + 1
                                 else:
                                     close(n - 1)
-                            fast, hline, f_level, f_bucket = True, line, level, b
+                            fast, hline, f_level, f_bucket = ISO, line, level, b
                             rest_at = sp + 1 if sp != -1 else len(line)
+                            h, raw, start, parts, open_ = None, line, n, None, True
+                            exact_chars = False
+                            blank_only = False
+                            cand = level in loud or n in marks or everything
+                            continue
+                # -- an E1/E2 header (local time), read by position -------------------------------
+                if seen_e2 and line[26:27] == " " and line[16:20] in sec4 and line[13:16] in min3 \
+                        and line[4:5] == "/":
+                    hv = slash_hours.get(line[:13])
+                    if hv is None:
+                        hv = slash_hours[line[:13]] = _slash_hour(line[:13], p)
+                    fr = line[20:26]
+                    if hv and fr.isdigit() and fr.isascii():
+                        sp = line.find(" ", 27)
+                        level = line[27:sp] if sp != -1 else line[27:]
+                        if level in levels:
+                            if open_:
+                                close(n - 1)
+                            rest_at = sp + 1 if sp != -1 else len(line)
+                            sp2 = line.find(" ", rest_at)
+                            tok = line[rest_at:sp2] if sp2 != -1 else line[rest_at:]
+                            era = tok_era.get(tok)
+                            if era is None:
+                                era = tok_era[tok] = _e12_era(tok)
+                            fast, hline, f_level, f_hour, f_era = SLASH, line, level, hv, era
                             h, raw, start, parts, open_ = None, line, n, None, True
                             exact_chars = False
                             blank_only = False
@@ -364,11 +494,12 @@ def read_agent_log(stream: BinaryIO, source: str, kind: str, ctx: ParseContext, 
                 # -- everything else: the exact parser -----------------------------------------
                 r = classify(line)
                 seen_e4 = p.seen_e4
+                seen_e2 = p.seen_e2
                 if r.__class__ is AgentHeader and not (r.bare and open_ and (
                         fast or (h is not None and h.ts is not None))):
                     if open_:
                         close(n - 1)
-                    fast = False
+                    fast = 0
                     h, raw, start, parts, open_ = r, line, n, [r.message], True
                     nchars, exact_chars = len(r.message), True
                     blank_only = False
@@ -376,7 +507,7 @@ def read_agent_log(stream: BinaryIO, source: str, kind: str, ctx: ParseContext, 
                     continue
                 text = line if r.__class__ is AgentHeader else r
                 if not open_:
-                    fast = False
+                    fast = 0
                     h, raw, start, parts, open_ = None, line, n, [text], True
                     nchars, exact_chars = len(text), True
                     blank_only = not text.strip()
@@ -384,7 +515,7 @@ def read_agent_log(stream: BinaryIO, source: str, kind: str, ctx: ParseContext, 
                     continue
                 if blank_only and text.strip():
                     close(n - 1)
-                    fast = False
+                    fast = 0
                     h, raw, start, parts = None, line, n, [text]
                     nchars, exact_chars = len(text), True
                     blank_only = False
@@ -403,7 +534,7 @@ def read_agent_log(stream: BinaryIO, source: str, kind: str, ctx: ParseContext, 
                     close(n - 1)
                     if fast:  # the overflow keeps when/who, but not the level
                         h = header(hline)
-                        fast = False
+                        fast = 0
                     if h is not None:
                         h = h._replace(level=None, message=text, bare=False)
                     raw, start, parts = line, n, [text]
@@ -428,16 +559,16 @@ def read_agent_log(stream: BinaryIO, source: str, kind: str, ctx: ParseContext, 
         sync()
         if n_fast:
             collector.eras["E4"] += n_fast
+        if eras:
+            collector.eras.update(eras)
+            if p.tz_guess:
+                collector.tz_guess[source] += sum(eras.values())
+        stamps = [s for pair in slash_range.values() for s in pair]
+        for ts in (p.local_ts(s) for s in stamps):
+            _widen(collector, ts)
         for (level, bucket), k in timeline.items():
             collector.timeline[(kind, level, bucket)] += k
         if smax:
-            c = collector
             for s in (smin, smax):
-                ts = datetime.fromisoformat(s + "+00:00")
-                if c.first is None or ts < c.first:
-                    c.first = ts
-                if c.last is None or ts > c.last:
-                    c.last = ts
-                if c.last_agent is None or ts > c.last_agent:
-                    c.last_agent = ts
+                _widen(collector, datetime.fromisoformat(s + "+00:00"))
     return collector.ordinal.get(source, 0)

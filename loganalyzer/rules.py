@@ -182,6 +182,10 @@ class Route:
                    causes: set[str]) -> None:
         if not pattern.causes or not any(fnmatch.fnmatchcase(pattern.id, g) for g in self.patterns):
             return
+        self.apply(record, groups, causes)
+
+    def apply(self, record: Record, groups: dict[str, str], causes: set[str]) -> None:
+        """Re-route ``causes`` when a field matches (the pattern is known to be one of ours)."""
         for f in self.fields:
             if f == "prefix":
                 value = record.prefix or ""
@@ -667,10 +671,22 @@ def _finding(support: Support, cause: Any) -> Finding:
                    partial=partial, summary_i18n={"en": "; ".join(summaries), "de": "; ".join(summaries_de)})
 
 
+_ROUTES_FOR: dict[tuple[int, str], tuple[list[Route], list[Route]]] = {}
+
+
 def route_causes(pattern: Pattern, record: Record, groups: dict[str, str], routes: list[Route]) -> set[str]:
+    key = (id(routes), pattern.id)
+    known = _ROUTES_FOR.get(key)
+    if known is not None and known[0] is routes:
+        mine = known[1]
+    else:  # which routes apply depends on the pattern only: decide once
+        mine = [r for r in routes if pattern.causes and any(fnmatch.fnmatchcase(pattern.id, g) for g in r.patterns)]
+        if len(_ROUTES_FOR) > 10_000:
+            _ROUTES_FOR.clear()
+        _ROUTES_FOR[key] = (routes, mine)
     causes = set(pattern.causes)
-    for r in routes:
-        r.causes_for(pattern, record, groups, causes)
+    for r in mine:
+        r.apply(record, groups, causes)
     return causes
 
 
