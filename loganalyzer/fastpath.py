@@ -44,6 +44,8 @@ _LEVELS = frozenset(("VERBOSE", "INFO", "WARNING", "ERROR"))
 _LOUD = frozenset(("WARNING", "ERROR"))
 _SEC4 = frozenset(f":{s:02d}." for s in range(60))  # line[16:20] of an ISO stamp
 _DIGIT_POS = (0, 1, 2, 3, 5, 6, 8, 9, 11, 12)
+# first characters after which classify() can only return the line itself (when no "]: " wraps it)
+_PLAIN_START = frozenset(("", "[", "\t", "(", "{", "}", ")", "-", "=", "*", "#", "/", "|", ".", ",", ":", ";"))
 _MIN3 = frozenset(f":{m:02d}" for m in range(60))  # line[13:16] of an ISO stamp
 UTC = timezone.utc
 
@@ -323,6 +325,8 @@ def read_agent_log(stream: BinaryIO, source: str, kind: str, ctx: ParseContext, 
     loud = _LOUD
     levels = _LEVELS
     sec4 = _SEC4
+    plain_start = _PLAIN_START
+    quotes = ("'", '"')
     min3 = _MIN3
     counted = 0  # counted (not candidate) records the collector has not been told of yet
     n_fast = 0  # counted ISO records (era E4)
@@ -491,10 +495,15 @@ def read_agent_log(stream: BinaryIO, source: str, kind: str, ctx: ParseContext, 
                             blank_only = False
                             cand = level in loud or n in marks or everything
                             continue
-                # -- everything else: the exact parser -----------------------------------------
-                r = classify(line)
-                seen_e4 = p.seen_e4
-                seen_e2 = p.seen_e2
+                # -- a continuation line (what classify says, without asking it) ------------------
+                c = line[:1]
+                if (c in plain_start or (c == " " and line.lstrip()[:1] not in quotes)) and "]: " not in line:
+                    r = line
+                else:
+                    # -- everything else: the exact parser -------------------------------------
+                    r = classify(line)
+                    seen_e4 = p.seen_e4
+                    seen_e2 = p.seen_e2
                 if r.__class__ is AgentHeader and not (r.bare and open_ and (
                         fast or (h is not None and h.ts is not None))):
                     if open_:
