@@ -1,0 +1,313 @@
+"""The fast path and parallel reading give the slow path's report, byte for byte.
+
+The slow path (every record built and matched, one process) is the reference. Each test reads
+the same input both ways and compares the JSON report, the timeline, the residue and the per
+file record counts. Inputs: the shipped samples, the real excerpts of ../shared (skipped when
+absent), and hypothesis mixtures of every line shape the agent parser knows, cut into small
+chunks so that marks and records cross chunk borders.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from loganalyzer import analyzer, fastpath, parallel
+from loganalyzer.literals import required_literals
+from loganalyzer.patterns import load_library
+from loganalyzer.render import render
+
+from conftest import SAMPLES, SHARED
+
+SAMPLE_DIRS = sorted(p for p in SAMPLES.iterdir() if p.is_dir())
+
+
+def report(path: Path, *, fast: bool, jobs: int = 1, monkeypatch=None) -> tuple[dict, object]:
+    """The JSON report (minus run-specific fields) and the Report, by the chosen path."""
+    old = analyzer.FAST_MIN_BYTES
+    analyzer.FAST_MIN_BYTES = 0 if fast else 1 << 62
+    try:
+        r = analyzer.analyze(path, jobs=jobs)
+    finally:
+        analyzer.FAST_MIN_BYTES = old
+    data = json.loads(render(r, "json"))
+    data.pop("generated_at", None)
+    data.pop("timings", None)
+    return data, r
+
+
+def assert_same(path: Path, *, jobs: int = 1) -> None:
+    slow, rs = report(path, fast=False)
+    quick, rq = report(path, fast=True, jobs=jobs)
+    assert quick == slow
+    assert rq.timeline == rs.timeline
+    assert rq.unexplained == rs.unexplained
+    assert [(i.path, i.records, i.status) for i in rq.inputs] == [(i.path, i.records, i.status) for i in rs.inputs]
+
+
+@pytest.fixture
+def every_file_parallel(monkeypatch):
+    monkeypatch.setattr(parallel, "PARALLEL_MIN_BYTES", 0)
+
+
+@pytest.mark.parametrize("sample", SAMPLE_DIRS, ids=lambda p: p.name)
+def test_samples_fast_equals_slow(sample: Path) -> None:
+    assert_same(sample)
+
+
+@pytest.mark.parametrize("sample", SAMPLE_DIRS, ids=lambda p: p.name)
+def test_samples_parallel_equals_slow(sample: Path, every_file_parallel) -> None:
+    assert_same(sample, jobs=3)
+
+
+def test_realcases_fast_equals_slow(shared: Path, tmp_path: Path) -> None:
+    cases = sorted((shared / "realcases").glob("case*.log"))
+    assert cases
+    for case in cases:
+        assert_same(case)
+
+
+def test_sample_zip_and_tar_parallel(every_file_parallel) -> None:
+    for name in ("no-internet-access.zip", "agent-crash-loop.tar.gz"):
+        assert_same(SAMPLES / name, jobs=2)
+
+
+# --- hypothesis: every line shape of an agent log --------------------------------------------------
+
+ISO = "2025-11-{d:02d}T{h:02d}:{m:02d}:{s:02d}.{f:06d}Z"
+SLASH = "2025/11/{d:02d} {h:02d}:{m:02d}:{s:02d}.{f:06d}"
+MESSAGES = [
+    "ExtHandler ExtHandler ProcessExtensionsGoalState completed [etag_1 12 ms]",
+    "ExtHandler ExtHandler [HTTP Failed] GET http://168.63.129.16/machine/?comp=goalstate -- IOError timed out -- 6 attempts made",
+    "ExtHandler [Microsoft.Azure.RecoveryServices.VMSnapshotLinux-1.0.9225.0] Enable extension: [main/handle.sh enable]",
+    "Daemon Daemon Azure Linux Agent Version: 2.2.45",
+    "ExtHandler ExtHandler Agent WALinuxAgent-2.15.0.1 is running as the goal state agent",
+    "MonitorHandler ExtHandler [HEARTBEAT] Agent WALinuxAgent-2.15.0.1 is running as the goal state agent [DEBUG HeartbeatCounter: 3]",
+    "ExtHandler ExtHandler Unable to setup the persistent firewall rules: [Errno 2] No such file",
+    "ExtHandler Exception processing GoalState-related files: [Errno 28] No space left on device",
+    "Daemon ExtHandler is unhealthy, exit code 1",
+    "ExtHandler ExtHandler Event: name=Microsoft.Azure.Extensions.CustomScript, op=Enable, message=ok",
+    "ExtHandler ExtHandler Fetch failed: https://x.blob.core.windows.net/c/b?sv=1&sig=SECRETSECRET",
+    "ExtHandler ExtHandler something nobody has a pattern for 42",
+    "ExtHandler",
+    "",
+]
+CONTINUATIONS = [
+    "Traceback (most recent call last):",
+    '  File "/usr/lib/python3/dist-packages/azurelinuxagent/ga/update.py", line 1, in run',
+    "    pkts      bytes target     prot opt in     out     source               destination",
+    "[stdout]",
+    "[stderr]",
+    "",
+    "   ",
+    "\t tabbed",
+    "Chain OUTPUT (policy ACCEPT 104 packets, 43628 bytes)",
+    "OSError: [Errno 28] No space left on device",
+    "python3 path exists",
+    "Inner error: timed out",
+    "- dash",
+    "=====",
+    "  'quoted inside'",
+]
+OTHER = [
+    "ERROR:HTTP Err: response is empty.",
+    "WARNING ExtHandler ExtHandler bare warning line",
+    "INFO ExtHandler bare info",
+    "May 29 21:27:14 vm python3[4974]: 2025-11-15T10:00:00.000000Z ERROR ExtHandler ExtHandler wrapped failure",
+    "May 29 21:27:14 vm python3[4974]: not an agent line",
+    '"2025/11/15 05:50:32.443746 ERROR Command: quoted line", ',
+    '  "2025/11/15 05:50:33.443746 ERROR Command: quoted after spaces", ',
+    "Waagent - 2025/11/15 20:55:38.587424 INFO appliance line",
+    "2025-02-30T10:00:00.000000Z INFO ExtHandler ExtHandler impossible date",
+    "2025-11-15T10:00:60.000000Z INFO ExtHandler ExtHandler second sixty",
+    "2025-11-15T10:00:00.00000xZ INFO ExtHandler ExtHandler bad fraction",
+    "2025-11-15T10:00:00.000000Z INFOX ExtHandler ExtHandler bad level",
+    "2025-11-15T10:00:00.000000Z INFO",
+    "2025/11/15 10:00:00 ERROR:E0 line without a fraction",
+    "2025/11/15 10:00:00.123456 NOLEVEL E1 line",
+    "2025/13/01 10:00:00.123456 INFO ExtHandler impossible month",
+    "2025-11-15T10:00:00.000000Z INFO [Microsoft.OSTCExtensions.Foo-1.5.2] E3 prefix",
+    "2025-11-15T10:00:00.000000Z INFO Daemon E3 daemon",
+]
+
+stamp = st.tuples(st.integers(1, 28), st.integers(0, 23), st.integers(0, 59), st.integers(0, 59),
+                  st.integers(0, 999_999))
+
+
+@st.composite
+def agent_line(draw) -> str:
+    kind = draw(st.sampled_from(["iso", "iso", "iso", "slash", "cont", "cont", "other"]))
+    if kind in ("iso", "slash"):
+        d, h, m, s, f = draw(stamp)
+        fmt = ISO if kind == "iso" else SLASH
+        level = draw(st.sampled_from(["INFO", "INFO", "INFO", "WARNING", "ERROR", "VERBOSE"]))
+        msg = draw(st.sampled_from(MESSAGES))
+        if kind == "slash" and msg.split(" ")[:2] == msg.split(" ")[:1] * 2:
+            msg = msg.split(" ", 1)[1]  # E2 has no thread word
+        return f"{fmt.format(d=d, h=h, m=m, s=s, f=f)} {level} {msg}".rstrip(" ") if msg else \
+            f"{fmt.format(d=d, h=h, m=m, s=s, f=f)} {level}"
+    if kind == "cont":
+        return draw(st.sampled_from(CONTINUATIONS))
+    return draw(st.sampled_from(OTHER))
+
+
+@st.composite
+def agent_log(draw) -> bytes:
+    lines = draw(st.lists(agent_line(), min_size=1, max_size=80))
+    if draw(st.booleans()):  # a long stdout dump: more than 200 lines in one record
+        at = draw(st.integers(0, len(lines)))
+        d, h, m, s, f = draw(stamp)
+        lines[at:at] = [ISO.format(d=d, h=h, m=m, s=s, f=f) + " INFO ExtHandler ExtHandler Command: x"] + \
+            [f"  out {i}" for i in range(draw(st.integers(195, 420)))]
+    text = "\n".join(lines)
+    if draw(st.booleans()):
+        text += "\n"
+    data = text.encode()
+    if draw(st.booleans()):
+        data = data.replace(b"\n", b"\r\n", draw(st.integers(0, 3)))
+    if draw(st.booleans()):
+        pos = draw(st.integers(0, len(data)))
+        data = data[:pos] + draw(st.sampled_from([b"\x00", b"\xff\xfe", b"\xe2\x82", b"x" * 70_000])) + data[pos:]
+    return data
+
+
+@settings(max_examples=int(os.environ.get("FASTPATH_EXAMPLES", "60")), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                 HealthCheck.too_slow])
+@given(data=agent_log(), chunk=st.sampled_from([64, 257, 4096, 1 << 22]), rotated=st.booleans())
+def test_random_agent_logs_fast_equals_slow(tmp_path_factory, monkeypatch, data: bytes, chunk: int,
+                                            rotated: bool) -> None:
+    monkeypatch.setattr(fastpath, "RAW_CHUNK", chunk)
+    monkeypatch.setattr(parallel, "PARALLEL_MIN_BYTES", 0)
+    root = tmp_path_factory.mktemp("bundle")
+    (root / "var/log").mkdir(parents=True)
+    (root / "var/log/waagent.log").write_bytes(data)
+    if rotated:
+        (root / "var/log/waagent.log.1").write_bytes(data[::-1].split(b"\n", 1)[-1][::-1] or b"x")
+    assert_same(root, jobs=2 if rotated else 1)
+
+
+# --- the pre-filter ----------------------------------------------------------------------------------
+
+@settings(max_examples=80, deadline=None)
+@given(text=st.text(alphabet="ab\nc\x00é", max_size=300), chunk=st.integers(1, 40))
+def test_prefilter_engines_mark_the_same_lines(text: str, chunk: int) -> None:
+    literals = ["ab", "bca", "é", "c\u00e9a"]
+    data = text.encode()
+    marks = {}
+    engines = ["aho-corasick"] + (["hyperscan"] if fastpath._hyperscan() is not None else [])
+    for engine in engines:
+        found: set[int] = set()
+        marker = fastpath.Prefilter(literals, frozenset(), engine=engine).marker(found)
+        for i in range(0, len(data), chunk):
+            marker.feed(data[i:i + chunk])
+        marker.close()
+        marks[engine] = (found, marker.everything)
+    expected = {n for n, line in enumerate(data.split(b"\n"), 1) if any(x.encode() in line for x in literals)}
+    for engine, (found, everything) in marks.items():
+        if not everything:
+            assert found == expected, engine
+        else:
+            assert b"\x00" in data
+
+
+def test_needed_patterns_cover_what_rules_read() -> None:
+    lib = analyzer._library(None)
+    needed = fastpath.needed_patterns(lib, analyzer._rules())
+    for p in lib.patterns:
+        if p.benign or p.causes:
+            assert p.id in needed
+    assert {"start.daemon", "start.exthandler"} <= needed
+    assert any(p.id not in needed for p in lib.patterns)  # context-only patterns exist and are skipped
+
+
+def test_every_example_holds_a_prefilter_literal() -> None:
+    """The literals the fast path looks for are necessary: every example that matches holds one."""
+    lib = load_library()
+    for p in lib.patterns:
+        lits = fastpath.prefilter_literals(p)
+        derived = required_literals(p.regex)
+        for ex in p.examples:
+            if p.compiled.search(ex) is None:
+                continue
+            assert any(x in ex for x in lits), (p.id, ex, lits)
+            if derived:
+                assert any(x in ex for x in derived), (p.id, ex, derived)
+
+
+@pytest.mark.parametrize("rx, expected", [
+    (r"(?:Pre|Post)script file does not exist", ("script file does not exist",)),
+    (r"^foo (?P<x>\d+) barbaz|qux quux", (" barbaz", "qux quux")),
+    (r"a(?:bc)+d", ("bc",)),
+    (r"(?i)case insensitive", None),
+    (r"x?y*", None),
+    (r"(?P<a>one)|(?P<a>two)", ("one", "two")),
+])
+def test_required_literals(rx: str, expected) -> None:
+    assert required_literals(rx) == expected
+
+
+# --- parallel reading --------------------------------------------------------------------------------
+
+def _square_or_die(i: int) -> int:
+    if os.getpid() != PARENT[0] and i == 3:
+        os._exit(7)  # a worker that dies hard
+    return i * i
+
+
+PARENT = [os.getpid()]
+
+
+def test_parallel_run_survives_a_dead_worker() -> None:
+    PARENT[0] = os.getpid()
+    groups = [[0, 1], [2, 3], [4]]
+    got = parallel.run(groups, _square_or_die)
+    assert got[0] == 0 and got[1] == 1 and got[4] == 16
+    assert 3 not in got  # its worker died: the caller reads it itself
+
+
+def test_plan_balances_by_size() -> None:
+    class M:
+        def __init__(self, path: str, size: int) -> None:
+            self.path, self.size = path, size
+    members = [M("a.gz", 10 << 20), M("b", 60 << 20), M("c", 5 << 20), M("d.gz", 1 << 20)]
+    groups = parallel.plan(members, 2)
+    assert sorted(i for g in groups for i in g) == [0, 1, 2, 3]
+    assert len(groups) == 2
+    assert parallel.plan(members, 1) is None
+    assert parallel.plan(members[:1], 4) is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(sizes=st.lists(st.integers(0, 9), min_size=1, max_size=5))
+def test_merged_samples_equal_sequential(sizes: list[int]) -> None:
+    """PatternStats of parts merged in order keep the same first and last samples as one pass."""
+    from datetime import datetime, timezone
+
+    from loganalyzer.analyzer import _merge_stats
+    from loganalyzer.model import Record
+    from loganalyzer.rules import PatternStats
+
+    pattern = load_library().patterns[0]
+    recs = [Record("f", i + 1, datetime(2025, 1, 1, tzinfo=timezone.utc), "ERROR", f"m{i}", "waagent_log")
+            for i in range(sum(sizes))]
+    whole = PatternStats(pattern)
+    for r in recs:
+        whole.add(r, {}, False)
+    parts, at = [], 0
+    for n in sizes:
+        part = PatternStats(pattern)
+        for r in recs[at:at + n]:
+            part.add(r, {}, False)
+        parts.append(part)
+        at += n
+    merged = parts[0]
+    for part in parts[1:]:
+        _merge_stats(merged, {k: v for k, v in vars(part).items() if k != "pattern"})
+    assert [h[0].line for h in merged.head] == [h[0].line for h in whole.head]
+    assert [h[0].line for h in merged.tail] == [h[0].line for h in whole.tail]
+    assert merged.count == whole.count and merged.times == whole.times
