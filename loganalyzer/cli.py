@@ -86,12 +86,15 @@ def analyze_cmd(
     patterns: Optional[Path] = typer.Option(None, "--patterns", help="Extra pattern folder merged over the built-in library."),
     since: Optional[str] = typer.Option(None, "--since", help="Absolute UTC time or duration before collection (24h)."),
     until: Optional[str] = typer.Option(None, "--until", help="Absolute UTC time or duration before collection."),
+    jobs: int = typer.Option(0, "--jobs", "-j", min=0,
+                             help="Processes reading a big bundle's logs (default: one per core; 1: no workers)."),
 ) -> None:
     """Analyse one bundle and report the causes found, most likely first."""
     from . import analyzer
     from .model import severity_rank
     from .render import render
-    report = analyzer.analyze(path, patterns=patterns, since=_parse_time(since), until=_parse_time(until))
+    report = analyzer.analyze(path, patterns=patterns, since=_parse_time(since), until=_parse_time(until),
+                              jobs=jobs or None)
     if fmt is Fmt.html and output is None:
         raise UserError("--format html needs -o FILE")
     color = (not no_color and output is None and fmt is Fmt.text and sys.stdout.isatty()

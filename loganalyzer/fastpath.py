@@ -393,6 +393,14 @@ def read_agent_log(stream: BinaryIO, source: str, kind: str, ctx: ParseContext, 
     n = 0
     seen_e4 = False
 
+    lean: dict[tuple[str, str], tuple | bool] = {}  # (level, text after it) -> hit patterns, False: full path
+    lean_noise: dict[str, list] = {}  # benign pattern -> [count, first, last stamp] of lean hits
+    scan_message = collector.library._scan
+    samples = collector.pattern_samples
+    noise = collector.noise
+    pattern_counts = collector.pattern_counts
+    last_pos = collector.last_pos
+
     def close(end: int) -> None:
         """Hand the current record on (candidate) or count it."""
         nonlocal smin, smax, counted, n_fast
@@ -414,6 +422,44 @@ def read_agent_log(stream: BinaryIO, source: str, kind: str, ctx: ParseContext, 
             timeline[key] = timeline.get(key, 0) + 1
             return
         if fast:
+            if cand and fast == ISO and parts is None and f_level not in loud and len(hline) - rest_at < 2000:
+                # a one-line record whose hits are only counted (noise, context): no Record needed
+                key = (f_level, hline[rest_at:])
+                plan = lean.get(key)
+                if plan is None:
+                    hits = scan_message(kind, needed, f_level, header(hline).message)
+                    plan = tuple(pt for pt, _ in hits) if all(
+                        (pt.benign or not pt.causes) and pt.id not in FACT_PATTERN_IDS for pt, _ in hits) else False
+                    if len(lean) >= 50_000:
+                        lean.clear()
+                    lean[key] = plan
+                if plan is not False and all(pt.id in samples and (not pt.benign or pt.id in noise)
+                                             for pt in plan):
+                    ordinal = collector.ordinal.get(source, 0) + counted + 1
+                    counted += 1
+                    n_fast += 1
+                    ts = hline[:26]
+                    if ts < smin:
+                        smin = ts
+                    if ts > smax:
+                        smax = ts
+                    key = (f_level, f_bucket)
+                    timeline[key] = timeline.get(key, 0) + 1
+                    for pt in plan:
+                        pid = pt.id
+                        pattern_counts[pid] += 1
+                        last_pos[(pid, source)] = ordinal
+                        if pt.benign:
+                            seen = lean_noise.get(pid)
+                            if seen is None:
+                                lean_noise[pid] = [1, ts, ts]
+                            else:
+                                seen[0] += 1
+                                if ts < seen[1]:
+                                    seen[1] = ts
+                                if ts > seen[2]:
+                                    seen[2] = ts
+                    return
             if cand:
                 hh = header(hline)
                 msg_parts = [hh.message] if parts is None else [hh.message] + parts[1:]
@@ -580,4 +626,12 @@ def read_agent_log(stream: BinaryIO, source: str, kind: str, ctx: ParseContext, 
         if smax:
             for s in (smin, smax):
                 _widen(collector, datetime.fromisoformat(s + "+00:00"))
+        for pid, (k, first, last) in lean_noise.items():
+            nc = collector.noise[pid]
+            nc.count += k
+            first, last = datetime.fromisoformat(first + "+00:00"), datetime.fromisoformat(last + "+00:00")
+            if nc.first_seen is None or first < nc.first_seen:
+                nc.first_seen = first
+            if nc.last_seen is None or last > nc.last_seen:
+                nc.last_seen = last
     return collector.ordinal.get(source, 0)

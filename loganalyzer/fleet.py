@@ -317,6 +317,7 @@ def bundle_ids(paths: Sequence[Path]) -> dict[Path, str]:
 # --- the per-bundle function (runs in a worker process) -----------------------------------------
 def _default_analyze(path: str, **options: Any):
     from .analyzer import analyze
+    options.setdefault("jobs", 1)  # the batch already runs one bundle per core
     return analyze(path, **options)
 
 
