@@ -47,6 +47,7 @@ _DIGIT_POS = (0, 1, 2, 3, 5, 6, 8, 9, 11, 12)
 # first characters after which classify() can only return the line itself (when no "]: " wraps it)
 _PLAIN_START = frozenset(("", "[", "\t", "(", "{", "}", ")", "-", "=", "*", "#", "/", "|", ".", ",", ":", ";"))
 _MIN3 = frozenset(f":{m:02d}" for m in range(60))  # line[13:16] of an ISO stamp
+_MINSEC = frozenset(f":{m:02d}:{s:02d}." for m in range(60) for s in range(60))  # line[13:20]
 UTC = timezone.utc
 
 
@@ -328,16 +329,21 @@ def read_agent_log(stream: BinaryIO, source: str, kind: str, ctx: ParseContext, 
     plain_start = _PLAIN_START
     quotes = ("'", '"')
     min3 = _MIN3
-    counted = 0  # counted (not candidate) records the collector has not been told of yet
-    n_fast = 0  # counted ISO records (era E4)
+    minsec = _MINSEC
+    counted = 0  # counted records (not ISO ones) the collector has not been told of yet
+    n_fast = 0  # counted ISO records (era E4), ...
+    n_fast_told = 0  # ... of which the collector has been told
     smin, smax = "\uffff", ""  # ISO stamps of counted records (one format: text order is time order)
+    run_level, run_bucket, run_n = "", 0, 0  # the timeline's current run of counted ISO records
 
     def sync() -> None:
-        nonlocal counted
-        if counted:
-            collector.ordinal[source] = collector.ordinal.get(source, 0) + counted
-            collector.kinds[kind] += counted
+        nonlocal counted, n_fast_told
+        k = counted + n_fast - n_fast_told
+        if k:
+            collector.ordinal[source] = collector.ordinal.get(source, 0) + k
+            collector.kinds[kind] += k
             counted = 0
+            n_fast_told = n_fast
 
     def count_exact(h: AgentHeader | None) -> None:
         """A record with an exactly parsed header (or none) that is not a candidate."""
@@ -403,7 +409,7 @@ def read_agent_log(stream: BinaryIO, source: str, kind: str, ctx: ParseContext, 
 
     def close(end: int) -> None:
         """Hand the current record on (candidate) or count it."""
-        nonlocal smin, smax, counted, n_fast
+        nonlocal smin, smax, counted, n_fast, run_level, run_bucket, run_n
         if fast == SLASH and not cand:
             counted += 1
             eras[f_era] += 1
@@ -435,8 +441,7 @@ def read_agent_log(stream: BinaryIO, source: str, kind: str, ctx: ParseContext, 
                     lean[key] = plan
                 if plan is not False and all(pt.id in samples and (not pt.benign or pt.id in noise)
                                              for pt in plan):
-                    ordinal = collector.ordinal.get(source, 0) + counted + 1
-                    counted += 1
+                    ordinal = collector.ordinal.get(source, 0) + counted + n_fast - n_fast_told + 1
                     n_fast += 1
                     ts = hline[:26]
                     if ts < smin:
@@ -466,7 +471,6 @@ def read_agent_log(stream: BinaryIO, source: str, kind: str, ctx: ParseContext, 
                 sync()
                 add(_make(source, kind, start, end, hh, raw, msg_parts), partial, needed)
             else:
-                counted += 1
                 n_fast += 1
                 ts = hline[:26]
                 if ts < smin:
@@ -487,7 +491,7 @@ def read_agent_log(stream: BinaryIO, source: str, kind: str, ctx: ParseContext, 
             for line in block:
                 n += 1
                 # -- the common case: an ISO header, read by position ---------------------------
-                if seen_e4 and line[26:28] == "Z " and line[16:20] in sec4 and line[13:16] in min3:
+                if seen_e4 and line[26:28] == "Z " and line[13:20] in minsec:
                     b = hours.get(line[:13])
                     if b is None:
                         b = hours[line[:13]] = _hour(line[:13])
@@ -498,20 +502,33 @@ def read_agent_log(stream: BinaryIO, source: str, kind: str, ctx: ParseContext, 
                         if level in levels:
                             if open_:
                                 if fast == ISO and not cand:  # inline close() of a counted ISO record
-                                    counted += 1
                                     n_fast += 1
                                     ts = hline[:26]
                                     if ts < smin:
                                         smin = ts
                                     if ts > smax:
                                         smax = ts
-                                    key = (f_level, f_bucket)
-                                    timeline[key] = timeline.get(key, 0) + 1
+                                    if f_level is run_level and f_bucket == run_bucket:
+                                        run_n += 1
+                                    else:
+                                        if run_n:
+                                            key = (run_level, run_bucket)
+                                            timeline[key] = timeline.get(key, 0) + run_n
+                                        run_level = f_level
+                                        run_bucket = f_bucket
+                                        run_n = 1
                                 else:
                                     close(n - 1)
-                            fast, hline, f_level, f_bucket = ISO, line, level, b
+                            fast = ISO
+                            hline = line
+                            f_level = level
+                            f_bucket = b
                             rest_at = sp + 1 if sp != -1 else len(line)
-                            h, raw, start, parts, open_ = None, line, n, None, True
+                            h = None
+                            raw = line
+                            start = n
+                            parts = None
+                            open_ = True
                             exact_chars = False
                             blank_only = False
                             cand = level in loud or n in marks or everything
@@ -528,7 +545,25 @@ def read_agent_log(stream: BinaryIO, source: str, kind: str, ctx: ParseContext, 
                         level = line[27:sp] if sp != -1 else line[27:]
                         if level in levels:
                             if open_:
-                                close(n - 1)
+                                if fast == SLASH and not cand:  # inline close() of a counted E1/E2 record
+                                    counted += 1
+                                    eras[f_era] += 1
+                                    ts = hline[:26]
+                                    mm = slash_range.get(hline[:13])
+                                    if mm is None:
+                                        slash_range[hline[:13]] = [ts, ts]
+                                    else:
+                                        if ts < mm[0]:
+                                            mm[0] = ts
+                                        if ts > mm[1]:
+                                            mm[1] = ts
+                                    utc_hour, whole = f_hour
+                                    bucket = utc_hour if whole else \
+                                        (utc_hour + int(hline[14:16]) * 60 + int(hline[17:19])) // 3600 * 3600
+                                    key = (f_level, bucket)
+                                    timeline[key] = timeline.get(key, 0) + 1
+                                else:
+                                    close(n - 1)
                             rest_at = sp + 1 if sp != -1 else len(line)
                             sp2 = line.find(" ", rest_at)
                             tok = line[rest_at:sp2] if sp2 != -1 else line[rest_at:]
@@ -612,6 +647,9 @@ def read_agent_log(stream: BinaryIO, source: str, kind: str, ctx: ParseContext, 
     finally:
         marker.close()
         sync()
+        if run_n:
+            key = (run_level, run_bucket)
+            timeline[key] = timeline.get(key, 0) + run_n
         if n_fast:
             collector.eras["E4"] += n_fast
         if eras:

@@ -55,8 +55,16 @@ _BENIGN_RE = re.compile(
     r"FailedPrepostPluginConfigNotFound|Plugin host file does not exist|^\w+,success,")
 
 
+# one of these occurs in every match of _FAIL_RE (a cheap test before the regex)
+_FAIL_LITERALS = ("ailed", "Error", "error:", "xception", "Traceback", "timed", "Hitting", "BHS",
+                  "CRP", "Unable", "nconsistent", "is missing", "does not", "but not root",
+                  "IsSuccessful", ",error,", "annot ", "is none")
+
+
 def failure_level(message: str) -> str | None:
     """"ERROR" when a backup-extension message reports a failure, else None."""
+    if not any(lit in message for lit in _FAIL_LITERALS):
+        return None
     if _FAIL_RE.search(message) and not _BENIGN_RE.search(message):
         return "ERROR"
     return None
