@@ -9,9 +9,7 @@ without ``fork`` and worker processes of a batch run read in one process.
 """
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
-from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Callable, Sequence
 
 PARALLEL_MIN_BYTES = 24 << 20  # estimated text of a bundle's logs before a second process pays
@@ -37,11 +35,15 @@ def plan(members: Sequence, jobs: int | None) -> list[list[int]] | None:
     """Groups of member indexes, one per process, or None to read everything here."""
     if jobs == 1 or len(members) < 2:
         return None
+    costs = [cost(m) for m in members]
+    if jobs is None and sum(costs) < PARALLEL_MIN_BYTES:
+        return None
+    import multiprocessing as mp  # noqa: PLC0415 - start-up: only big bundles get here
+
     if "fork" not in mp.get_all_start_methods() or mp.current_process().daemon:
         return None
-    costs = [cost(m) for m in members]
     n = min(jobs or cpus(), len(members), 16)
-    if n < 2 or (jobs is None and sum(costs) < PARALLEL_MIN_BYTES):
+    if n < 2:
         return None
     groups: list[list[int]] = [[] for _ in range(n)]
     loads = [0] * n
@@ -60,6 +62,9 @@ def _work(group: list[int]) -> list[tuple[int, Any]]:
 def run(groups: list[list[int]], read: Callable[[int], Any]) -> dict[int, Any]:
     """``read(i)`` for every index of every group: the first group here, the others in forked
     workers. A worker that dies leaves its indexes out of the result (the caller reads them)."""
+    import multiprocessing as mp  # noqa: PLC0415 - only big bundles use workers
+    from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415
+
     _READ[:] = [read]
     results: dict[int, Any] = {}
     try:
