@@ -157,7 +157,11 @@ class _HyperMarker(_LineMarker):
 
     def _scan(self, chunk: bytes) -> list[int]:
         self.ends.clear()
-        self.stream.scan(chunk)
+        try:
+            self.stream.scan(chunk)
+        except Exception:  # noqa: BLE001 - the library failed: every line is looked at from here on
+            self.everything = True
+            return []
         base = self.offset
         return [to - base for to in self.ends]
 
@@ -178,12 +182,17 @@ class Prefilter:
         self.engine = engine or ("hyperscan" if _hyperscan() is not None else "aho-corasick")
         if self.engine == "hyperscan":
             hs = _hyperscan()
-            db = hs.Database(mode=hs.HS_MODE_STREAM)
-            exprs = [b"".join(b"\\x%02x" % b for b in lit) for lit in raw]
-            db.compile(expressions=exprs, ids=list(range(len(exprs))), elements=len(exprs),
-                       flags=[0] * len(exprs))
-            self.database = db
-        else:
+            try:
+                db = hs.Database(mode=hs.HS_MODE_STREAM)
+                exprs = [b"".join(b"\\x%02x" % b for b in lit) for lit in raw]
+                db.compile(expressions=exprs, ids=list(range(len(exprs))), elements=len(exprs),
+                           flags=[0] * len(exprs))
+                self.database = db
+            except Exception:  # noqa: BLE001 - e.g. a CPU the library does not support
+                if engine:
+                    raise
+                self.engine = "aho-corasick"
+        if self.engine != "hyperscan":
             self.automaton = ahocorasick.Automaton()
             for lit in raw:
                 text = lit.decode("latin-1")
@@ -372,9 +381,10 @@ def read_agent_log(stream: BinaryIO, source: str, kind: str, ctx: ParseContext, 
             bucket = int(ts.timestamp()) // 3600 * 3600
             c.timeline[(kind, h.level or "-", bucket)] += 1
 
-    # The current record. ISO header read by position: fast=True, hline its line, rest_at where
-    # the text after the level starts, parts None until a continuation line or emission needs
-    # the message. Otherwise h is the exact header (None: headerless) and parts holds the text.
+    # The current record. A header read by position: fast is ISO or SLASH, hline its line, rest_at
+    # where the text after the level starts, parts None until a continuation line or emission
+    # needs the message. Otherwise (fast 0) h is the exact header (None: headerless) and parts
+    # holds the text.
     fast = 0  # ISO, SLASH: header read by position; 0: exact header (h) or none
     hline = ""
     f_hour: tuple[int, bool] = (0, True)
@@ -409,7 +419,7 @@ def read_agent_log(stream: BinaryIO, source: str, kind: str, ctx: ParseContext, 
 
     def close(end: int) -> None:
         """Hand the current record on (candidate) or count it."""
-        nonlocal smin, smax, counted, n_fast, run_level, run_bucket, run_n
+        nonlocal smin, smax, counted, n_fast
         if fast == SLASH and not cand:
             counted += 1
             eras[f_era] += 1

@@ -311,3 +311,34 @@ def test_merged_samples_equal_sequential(sizes: list[int]) -> None:
     assert [h[0].line for h in merged.head] == [h[0].line for h in whole.head]
     assert [h[0].line for h in merged.tail] == [h[0].line for h in whole.tail]
     assert merged.count == whole.count and merged.times == whole.times
+
+
+def test_a_failing_prefilter_falls_back_to_reading_every_line(monkeypatch) -> None:
+    """If Hyperscan fails mid-file, every later line is looked at: the same report."""
+    if fastpath._hyperscan() is None:
+        pytest.skip("hyperscan is not installed here")
+
+    class Failing:
+        def __init__(self, real) -> None:
+            self.real, self.calls = real, 0
+
+        def scan(self, chunk) -> None:
+            self.calls += 1
+            if self.calls > 1:
+                raise RuntimeError("scan failed")
+            self.real.scan(chunk)
+
+        def close(self) -> None:
+            self.real.close()
+
+    make = fastpath.Prefilter.marker
+
+    def marker(self, marks):
+        m = make(self, marks)
+        m.stream = Failing(m.stream)
+        return m
+
+    monkeypatch.setattr(fastpath.Prefilter, "marker", marker)
+    monkeypatch.setattr(fastpath, "RAW_CHUNK", 4096)
+    assert_same(SAMPLES / "agent-crash-loop")
+    assert_same(SAMPLES / "snapshot-fsfreeze-failed")
