@@ -32,7 +32,8 @@ from .parsers.waagent_log import (_EXT_FULL_RE, MAX_RECORD_CHARS, MAX_RECORD_LIN
 from .analyzer import TIMELINE_BUCKET
 from .literals import required_literals, score
 from .patterns import Library
-from .redact import _SCRUB_HINTS
+from .redact import _SCRUB_HINTS, needs_scrub
+from .redact import redact as redact_full
 from .rules import RuleSet
 from .textio import iter_line_blocks
 
@@ -417,6 +418,21 @@ def read_agent_log(stream: BinaryIO, source: str, kind: str, ctx: ParseContext, 
     pattern_counts = collector.pattern_counts
     last_pos = collector.last_pos
 
+    def lean_plan(level: str, line: str, more: list[str] | None) -> tuple | bool:
+        """The patterns a record hits, when all of them are only counted; False otherwise (or
+        when a WARNING/ERROR hits nothing: the residue miner needs the Record)."""
+        message = header(line).message
+        if more is not None and len(more) > 1:
+            message = "\n".join([message, *more[1:]]).rstrip("\n")
+        if needs_scrub(message):  # what _make does: the patterns see the redacted text
+            message = redact_full(message)
+        hits = scan_message(kind, needed, level, message)
+        if not hits and level in loud:  # explained by a pattern no report shows? (else: residue)
+            return () if scan_message(kind, None, level, message) else False
+        if all((pt.benign or not pt.causes) and pt.id not in FACT_PATTERN_IDS for pt, _ in hits):
+            return tuple(pt for pt, _ in hits)
+        return False
+
     def close(end: int) -> None:
         """Hand the current record on (candidate) or count it."""
         nonlocal smin, smax, counted, n_fast
@@ -438,15 +454,14 @@ def read_agent_log(stream: BinaryIO, source: str, kind: str, ctx: ParseContext, 
             timeline[key] = timeline.get(key, 0) + 1
             return
         if fast:
-            if cand and fast == ISO and parts is None and f_level not in loud and len(hline) - rest_at < 2000:
-                # a one-line record whose hits are only counted (noise, context): no Record needed
-                key = (f_level, hline[rest_at:])
+            if cand and fast == ISO and (nchars if parts is not None else len(hline) - rest_at) < 4000:
+                # a record whose hits are only counted (noise, context), and that explains itself
+                # if it is a WARNING/ERROR: counted like the rest, no Record (memo by its text)
+                key = (f_level, hline[rest_at:]) if parts is None else (f_level, hline[rest_at:], *parts[1:])
                 plan = lean.get(key)
                 if plan is None:
-                    hits = scan_message(kind, needed, f_level, header(hline).message)
-                    plan = tuple(pt for pt, _ in hits) if all(
-                        (pt.benign or not pt.causes) and pt.id not in FACT_PATTERN_IDS for pt, _ in hits) else False
-                    if len(lean) >= 50_000:
+                    plan = lean_plan(f_level, hline, parts)
+                    if len(lean) >= 20_000:
                         lean.clear()
                     lean[key] = plan
                 if plan is not False and all(pt.id in samples and (not pt.benign or pt.id in noise)
@@ -518,7 +533,7 @@ def read_agent_log(stream: BinaryIO, source: str, kind: str, ctx: ParseContext, 
                                         smin = ts
                                     if ts > smax:
                                         smax = ts
-                                    if f_level is run_level and f_bucket == run_bucket:
+                                    if f_bucket == run_bucket and f_level == run_level:
                                         run_n += 1
                                     else:
                                         if run_n:
