@@ -373,12 +373,7 @@ def read_agent_log(stream: BinaryIO, source: str, kind: str, ctx: ParseContext, 
         if ts is not None:
             if h.tz_guess:
                 c.tz_guess[source] += 1
-            if c.first is None or ts < c.first:
-                c.first = ts
-            if c.last is None or ts > c.last:
-                c.last = ts
-            if c.last_agent is None or ts > c.last_agent:
-                c.last_agent = ts
+            _widen(c, ts)
             bucket = int(ts.timestamp()) // 3600 * 3600
             c.timeline[(kind, h.level or "-", bucket)] += 1
 
@@ -433,9 +428,22 @@ def read_agent_log(stream: BinaryIO, source: str, kind: str, ctx: ParseContext, 
             return tuple(pt for pt, _ in hits)
         return False
 
+    def count_iso() -> str:
+        """Count the current ISO record (the hot loop does the same inline); return its stamp."""
+        nonlocal smin, smax, n_fast
+        n_fast += 1
+        ts = hline[:26]
+        if ts < smin:
+            smin = ts
+        if ts > smax:
+            smax = ts
+        key = (f_level, f_bucket)
+        timeline[key] = timeline.get(key, 0) + 1
+        return ts
+
     def close(end: int) -> None:
         """Hand the current record on (candidate) or count it."""
-        nonlocal smin, smax, counted, n_fast
+        nonlocal counted
         if fast == SLASH and not cand:
             counted += 1
             eras[f_era] += 1
@@ -467,14 +475,7 @@ def read_agent_log(stream: BinaryIO, source: str, kind: str, ctx: ParseContext, 
                 if plan is not False and all(pt.id in samples and (not pt.benign or pt.id in noise)
                                              for pt in plan):
                     ordinal = collector.ordinal.get(source, 0) + counted + n_fast - n_fast_told + 1
-                    n_fast += 1
-                    ts = hline[:26]
-                    if ts < smin:
-                        smin = ts
-                    if ts > smax:
-                        smax = ts
-                    key = (f_level, f_bucket)
-                    timeline[key] = timeline.get(key, 0) + 1
+                    ts = count_iso()
                     for pt in plan:
                         pid = pt.id
                         pattern_counts[pid] += 1
@@ -496,14 +497,7 @@ def read_agent_log(stream: BinaryIO, source: str, kind: str, ctx: ParseContext, 
                 sync()
                 add(_make(source, kind, start, end, hh, raw, msg_parts), partial, needed)
             else:
-                n_fast += 1
-                ts = hline[:26]
-                if ts < smin:
-                    smin = ts
-                if ts > smax:
-                    smax = ts
-                key = (f_level, f_bucket)
-                timeline[key] = timeline.get(key, 0) + 1
+                count_iso()
         elif cand:
             sync()
             add(_make(source, kind, start, end, h, raw, parts), partial, needed)
@@ -570,25 +564,7 @@ def read_agent_log(stream: BinaryIO, source: str, kind: str, ctx: ParseContext, 
                         level = line[27:sp] if sp != -1 else line[27:]
                         if level in levels:
                             if open_:
-                                if fast == SLASH and not cand:  # inline close() of a counted E1/E2 record
-                                    counted += 1
-                                    eras[f_era] += 1
-                                    ts = hline[:26]
-                                    mm = slash_range.get(hline[:13])
-                                    if mm is None:
-                                        slash_range[hline[:13]] = [ts, ts]
-                                    else:
-                                        if ts < mm[0]:
-                                            mm[0] = ts
-                                        if ts > mm[1]:
-                                            mm[1] = ts
-                                    utc_hour, whole = f_hour
-                                    bucket = utc_hour if whole else \
-                                        (utc_hour + int(hline[14:16]) * 60 + int(hline[17:19])) // 3600 * 3600
-                                    key = (f_level, bucket)
-                                    timeline[key] = timeline.get(key, 0) + 1
-                                else:
-                                    close(n - 1)
+                                close(n - 1)
                             rest_at = sp + 1 if sp != -1 else len(line)
                             sp2 = line.find(" ", rest_at)
                             tok = line[rest_at:sp2] if sp2 != -1 else line[rest_at:]
