@@ -357,26 +357,38 @@ def _read_one(member, ctx: parsers.ParseContext, collector: _Collector, report: 
         info.status, info.error = "error", str(exc)
 
 
-def _read_parallel(logs: list, groups: list[list[int]], ctx: parsers.ParseContext,
+def _read_parallel(bundle, logs: list, groups: list[list[int]], ctx: parsers.ParseContext,
                    collector: _Collector, report: Report) -> None:
     """Read ``logs`` in several processes (loganalyzer.parallel), then merge in file order."""
     for kind in {m.kind for m in logs if m.kind in FAST_KINDS}:  # built once, before the fork
         _prefilter(collector.library, collector.rules, kind)
+    found = getattr(bundle, "problems", None)  # what reading finds (a bomb, a cut gzip) goes here
 
     def read(i: int):
         part = collector.part()
         pctx = parsers.ParseContext(facts=ctx.facts, tz=ctx.tz, tz_known=ctx.tz_known)
         sub = Report(bundle="", tool_version="", patterns_version="")
+        before = len(found) if found is not None else 0
         _read_one(logs[i], pctx, part, sub)
-        return part.detach(), pctx.problems, sub.inputs[0]
+        new: list[ParseProblem] = []
+        if found is not None:  # taken out here, put back in file order below
+            new = found[before:]
+            del found[before:]
+            for p in new:
+                bundle._seen_problems.discard((p.source, p.message))
+        return part.detach(), pctx.problems, sub.inputs[0], new
 
     results = parallel.run(groups, read)
     for i, member in enumerate(logs):
         if i not in results:  # its worker died: read it here
             results[i] = read(i)
-        state, problems, info = results[i]
+        state, problems, info, new = results[i]
         collector.merge(state)
         ctx.problems.extend(problems)
+        for p in new:
+            bundle._problem(p.source, p.message, p.severity)
+        if info.truncated:
+            member.truncated = True
         report.inputs.append(info)
 
 
@@ -428,7 +440,7 @@ def analyze(path: str | Path, *, patterns: str | Path | None = None, keep_record
             for member in logs:
                 _read_one(member, ctx, collector, report)
         else:
-            _read_parallel(logs, groups, ctx, collector, report)
+            _read_parallel(bundle, logs, groups, ctx, collector, report)
         for unknown in getattr(bundle, "unknown", []):
             report.inputs.append(InputFile(path=unknown, kind=None, status="unknown"))
         report.problems.extend(getattr(bundle, "problems", []))

@@ -342,3 +342,26 @@ def test_a_failing_prefilter_falls_back_to_reading_every_line(monkeypatch) -> No
     monkeypatch.setattr(fastpath, "RAW_CHUNK", 4096)
     assert_same(SAMPLES / "agent-crash-loop")
     assert_same(SAMPLES / "snapshot-fsfreeze-failed")
+
+
+def test_problems_found_while_reading_in_workers_reach_the_report(tmp_path: Path, every_file_parallel) -> None:
+    """A gzip cut short and a gzip bomb among the rotations: the same problems, in the same order,
+    whether one process or three read the files."""
+    import gzip
+
+    log = tmp_path / "var" / "log"
+    log.mkdir(parents=True)
+    line = "2025-11-01T10:00:{s:02d}.000000Z INFO ExtHandler ExtHandler [HTTP Failed] GET http://168.63.129.16/x -- IOError timed out -- 1 attempts made\n"
+    text = "".join(line.format(s=i % 60) for i in range(3000)).encode()
+    (log / "waagent.log").write_bytes(text)
+    packed = gzip.compress(text)
+    (log / "waagent.log.1.gz").write_bytes(packed[:len(packed) // 2])  # cut short
+    (log / "waagent.log.2.gz").write_bytes(gzip.compress(b"\0" * (40 << 20)))  # 40 MB of zeros
+    (log / "waagent.log.3.gz").write_bytes(gzip.compress(text))
+    slow, _ = report(tmp_path, fast=False)
+    quick, _ = report(tmp_path, fast=True, jobs=3)
+    assert quick == slow
+    messages = " ".join(p["message"] for p in slow["problems"])
+    assert "bomb" in messages or "ratio" in messages
+    assert any(p["file"].endswith("waagent.log.1.gz") and "truncated" in p["message"] for p in slow["problems"])
+    assert [i["truncated"] for i in quick["inputs"]] == [i["truncated"] for i in slow["inputs"]]
