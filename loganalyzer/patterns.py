@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import sys
+from operator import itemgetter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -33,6 +34,7 @@ SCAN_MEMO_CHARS = 2_000  # ... of messages up to this long (bounded memory)
 
 
 _NO_HITS: list = []  # shared, never mutated
+_second = itemgetter(1)
 
 
 class PatternError(Exception):
@@ -166,8 +168,7 @@ class Library:
         automaton, patterns, always = self._scanner(kind, only)
         candidates = set(always)
         if automaton is not None and message:
-            for _, idxs in automaton.iter(message):
-                candidates.update(idxs)
+            candidates.update(*map(_second, automaton.iter(message)))
         if not candidates:
             return _NO_HITS
         hits = []
