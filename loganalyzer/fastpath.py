@@ -405,7 +405,7 @@ def read_agent_log(stream: BinaryIO, source: str, kind: str, ctx: ParseContext, 
     n = 0
     seen_e4 = False
 
-    lean: dict[tuple[str, str], tuple | bool] = {}  # (level, text after it) -> hit patterns, False: full path
+    lean: dict[tuple, tuple | bool] = {}  # (header form, level, text after it) -> hit patterns, False: full path
     lean_noise: dict[str, list] = {}  # benign pattern -> [count, first, last stamp] of lean hits
     scan_message = collector.library._scan
     samples = collector.pattern_samples
@@ -441,31 +441,39 @@ def read_agent_log(stream: BinaryIO, source: str, kind: str, ctx: ParseContext, 
         timeline[key] = timeline.get(key, 0) + 1
         return ts
 
+    def count_slash() -> None:
+        """Count the current E1/E2 record."""
+        nonlocal counted
+        counted += 1
+        eras[f_era] += 1
+        ts = hline[:26]
+        utc_hour, whole = f_hour
+        mm = slash_range.get(hline[:13])
+        if mm is None:
+            slash_range[hline[:13]] = [ts, ts]
+        else:
+            if ts < mm[0]:
+                mm[0] = ts
+            if ts > mm[1]:
+                mm[1] = ts
+        bucket = utc_hour if whole else (utc_hour + int(hline[14:16]) * 60 + int(hline[17:19])) // 3600 * 3600
+        key = (f_level, bucket)
+        timeline[key] = timeline.get(key, 0) + 1
+
     def close(end: int) -> None:
         """Hand the current record on (candidate) or count it."""
-        nonlocal counted
-        if fast == SLASH and not cand:
-            counted += 1
-            eras[f_era] += 1
-            ts = hline[:26]
-            utc_hour, whole = f_hour
-            mm = slash_range.get(hline[:13])
-            if mm is None:
-                slash_range[hline[:13]] = [ts, ts]
-            else:
-                if ts < mm[0]:
-                    mm[0] = ts
-                if ts > mm[1]:
-                    mm[1] = ts
-            bucket = utc_hour if whole else (utc_hour + int(hline[14:16]) * 60 + int(hline[17:19])) // 3600 * 3600
-            key = (f_level, bucket)
-            timeline[key] = timeline.get(key, 0) + 1
-            return
         if fast:
-            if cand and fast == ISO and (nchars if parts is not None else len(hline) - rest_at) < 4000:
+            if not cand:
+                if fast == ISO:
+                    count_iso()
+                else:
+                    count_slash()
+                return
+            if (nchars if parts is not None else len(hline) - rest_at) < 4000:
                 # a record whose hits are only counted (noise, context), and that explains itself
                 # if it is a WARNING/ERROR: counted like the rest, no Record (memo by its text)
-                key = (f_level, hline[rest_at:]) if parts is None else (f_level, hline[rest_at:], *parts[1:])
+                key = (fast, f_level, hline[rest_at:]) if parts is None else \
+                    (fast, f_level, hline[rest_at:], *parts[1:])
                 plan = lean.get(key)
                 if plan is None:
                     plan = lean_plan(f_level, hline, parts)
@@ -475,29 +483,41 @@ def read_agent_log(stream: BinaryIO, source: str, kind: str, ctx: ParseContext, 
                 if plan is not False and all(pt.id in samples and (not pt.benign or pt.id in noise)
                                              for pt in plan):
                     ordinal = collector.ordinal.get(source, 0) + counted + n_fast - n_fast_told + 1
-                    ts = count_iso()
-                    for pt in plan:
-                        pid = pt.id
-                        pattern_counts[pid] += 1
-                        last_pos[(pid, source)] = ordinal
-                        if pt.benign:
-                            seen = lean_noise.get(pid)
-                            if seen is None:
-                                lean_noise[pid] = [1, ts, ts]
-                            else:
-                                seen[0] += 1
-                                if ts < seen[1]:
-                                    seen[1] = ts
-                                if ts > seen[2]:
-                                    seen[2] = ts
+                    if fast == ISO:
+                        ts = count_iso()
+                        for pt in plan:
+                            pid = pt.id
+                            pattern_counts[pid] += 1
+                            last_pos[(pid, source)] = ordinal
+                            if pt.benign:
+                                seen = lean_noise.get(pid)
+                                if seen is None:
+                                    lean_noise[pid] = [1, ts, ts]
+                                else:
+                                    seen[0] += 1
+                                    if ts < seen[1]:
+                                        seen[1] = ts
+                                    if ts > seen[2]:
+                                        seen[2] = ts
+                    else:  # local time: the noise counts take the UTC time at once
+                        count_slash()
+                        stamp = p.local_ts(hline[:26])
+                        for pt in plan:
+                            pid = pt.id
+                            pattern_counts[pid] += 1
+                            last_pos[(pid, source)] = ordinal
+                            if pt.benign:
+                                nc = noise[pid]
+                                nc.count += 1
+                                if nc.first_seen is None or stamp < nc.first_seen:
+                                    nc.first_seen = stamp
+                                if nc.last_seen is None or stamp > nc.last_seen:
+                                    nc.last_seen = stamp
                     return
-            if cand:
-                hh = header(hline)
-                msg_parts = [hh.message] if parts is None else [hh.message] + parts[1:]
-                sync()
-                add(_make(source, kind, start, end, hh, raw, msg_parts), partial, needed)
-            else:
-                count_iso()
+            hh = header(hline)
+            msg_parts = [hh.message] if parts is None else [hh.message] + parts[1:]
+            sync()
+            add(_make(source, kind, start, end, hh, raw, msg_parts), partial, needed)
         elif cand:
             sync()
             add(_make(source, kind, start, end, h, raw, parts), partial, needed)
