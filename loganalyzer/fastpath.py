@@ -7,12 +7,17 @@ runs the pattern scanner on it; this path does not:
 1. a literal pre-filter runs over each raw chunk (Hyperscan when installed, else Aho-Corasick)
    with the hints of the *needed* patterns (benign, causal, or read by a rule) and the literals
    that call for redaction, and marks the lines where one occurs;
-2. one tight loop reads the lines, recognises the common ISO header
-   (``2024-09-30T06:39:27.159929Z INFO ExtHandler ExtHandler msg``) by fixed positions and hands
-   every other line to the exact parser (:meth:`AgentLineParser.classify`);
+2. one tight loop reads the lines, recognises the common headers by fixed positions
+   (``2024-09-30T06:39:27.159929Z INFO ExtHandler ExtHandler msg``, and the local-time
+   ``2019/10/31 14:10:44.653792 INFO ExtHandler msg``) as well as plain continuation lines, and
+   hands every other line to the exact parser (:meth:`AgentLineParser.classify`);
 3. a record that holds a marked line, or is a WARNING/ERROR (the residue miner reads those),
    becomes the very Record that :func:`parse_agent_lines` builds and goes through the collector;
-   every other record only updates the counters (records, eras, timeline, first/last time).
+   every other record only updates the counters (records, eras, timeline, first/last time), and
+   so does a record whose hits are only counted (noise, context patterns): memo by its text.
+
+Other text logs (extension.log, syslog, ...) keep their parsers; :class:`Tap` shows the raw chunks
+to the pre-filter and :func:`candidates` lets only marked or WARNING/ERROR records be matched.
 
 The report is the slow path's, byte for byte (``tests/test_fastpath.py`` compares the two on the
 samples, the real excerpts, generated logs and random line mixtures).
@@ -22,7 +27,7 @@ from __future__ import annotations
 import fnmatch
 from collections import Counter
 from datetime import datetime, timezone
-from typing import BinaryIO, Callable
+from typing import BinaryIO
 
 import ahocorasick
 
@@ -30,14 +35,13 @@ from .parsers import ParseContext
 from .parsers.waagent_log import (_EXT_FULL_RE, MAX_RECORD_CHARS, MAX_RECORD_LINES, PREFIX_WORDS,
                                   AgentHeader, AgentLineParser, _make)
 from .analyzer import TIMELINE_BUCKET
-from .literals import required_literals, score
+from .literals import required_literals
 from .patterns import Library
 from .redact import _SCRUB_HINTS, needs_scrub
 from .redact import redact as redact_full
 from .rules import RuleSet
 from .textio import iter_line_blocks
 
-FAST_KINDS = ("waagent_log", "command_execution_log")
 FACT_PATTERN_IDS = ("start.daemon", "start.exthandler")  # read by analyzer.FACT_PATTERNS and fact rules
 RAW_CHUNK = 1 << 22
 SHARP_HINT = 8  # a hint this long is kept (the regex's literals are longer, not always rarer)

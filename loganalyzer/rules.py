@@ -29,7 +29,7 @@ import regex
 from .model import (Evidence, Facts, Finding, InputFile, NoiseCount, NotEvaluable, Record,
                     severity_rank)
 from .paths import patterns_dir
-from .patterns import Library, Pattern
+from .patterns import Pattern
 from .redact import redact
 
 try:

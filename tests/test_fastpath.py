@@ -8,7 +8,6 @@ chunks so that marks and records cross chunk borders.
 """
 from __future__ import annotations
 
-import io
 import json
 import os
 from pathlib import Path
@@ -22,7 +21,7 @@ from loganalyzer.literals import required_literals
 from loganalyzer.patterns import load_library
 from loganalyzer.render import render
 
-from conftest import SAMPLES, SHARED
+from conftest import SAMPLES
 
 SAMPLE_DIRS = sorted(p for p in SAMPLES.iterdir() if p.is_dir())
 
