@@ -88,31 +88,37 @@ class _Collector:
     def count(self, record: Record) -> int:
         """Count ``record`` (kinds, eras, times, timeline) without matching it; return its ordinal
         in its file, 0 when the time range leaves it out."""
-        ts = record.ts
+        n = self.tally(record.source, record.kind, record.ts, record.level, record.era, record.prefix,
+                       record.tz_guess)
+        if n and self.records is not None:
+            self.records.append(record)
+        return n
+
+    def tally(self, source: str, kind: str, ts: datetime | None, level: str | None, era: str | None,
+              prefix: str | None, tz_guess: bool) -> int:
+        """:meth:`count` from a record's fields (the fast path has no Record for most lines)."""
         if ts is not None and ((self.since and ts < self.since) or (self.until and ts > self.until)):
             return 0
-        self.kinds[record.kind] += 1
-        n = self.ordinal[record.source] = self.ordinal.get(record.source, 0) + 1
-        if record.era:
-            self.eras[record.era] += 1
-            if record.era == "E0" and record.prefix is None and record.kind in AGENT_KINDS:
+        self.kinds[kind] += 1
+        n = self.ordinal[source] = self.ordinal.get(source, 0) + 1
+        if era:
+            self.eras[era] += 1
+            if era == "E0" and prefix is None and kind in AGENT_KINDS:
                 # waagent 2.0 itself, not an old extension writing through its module (§1.7)
                 self.eras["E0-agent"] += 1
-                if record.level in ("ERROR", "WARNING"):
+                if level in ("ERROR", "WARNING"):
                     self.eras["E0-agent-marked"] += 1
-        if record.tz_guess:
-            self.tz_guess[record.source] += 1
+        if tz_guess:
+            self.tz_guess[source] += 1
         if ts is not None:
             if self.first is None or ts < self.first:
                 self.first = ts
             if self.last is None or ts > self.last:
                 self.last = ts
-            if record.kind in AGENT_KINDS and (self.last_agent is None or ts > self.last_agent):
+            if kind in AGENT_KINDS and (self.last_agent is None or ts > self.last_agent):
                 self.last_agent = ts
             bucket = int(ts.timestamp()) // TIMELINE_BUCKET * TIMELINE_BUCKET
-            self.timeline[(record.kind, record.level or "-", bucket)] += 1
-        if self.records is not None:
-            self.records.append(record)
+            self.timeline[(kind, level or "-", bucket)] += 1
         return n
 
     def _match(self, record: Record, partial: bool, only: frozenset[str] | None, n: int) -> None:

@@ -270,17 +270,22 @@ def candidates(records, tap: Tap, collector):
 
 # --- the reading loop ------------------------------------------------------------------------------
 
-def _hour(key: str) -> int:
-    """Epoch seconds of ``YYYY-MM-DDTHH`` (a valid hour), or -1."""
-    if len(key) != 13 or key[4] != "-" or key[7] != "-" or key[10] != "T":
-        return -1
+def _hour_of(key: str, date_sep: str, time_sep: str) -> datetime | None:
+    """The (naive) hour ``YYYY<sep>MM<sep>DD<T or space>HH`` when it exists, else None."""
+    if len(key) != 13 or key[4] != date_sep or key[7] != date_sep or key[10] != time_sep:
+        return None
     if not all("0" <= key[i] <= "9" for i in _DIGIT_POS):
-        return -1
+        return None
     try:
-        ts = datetime.fromisoformat(key + ":00:00+00:00")
+        return datetime(int(key[:4]), int(key[5:7]), int(key[8:10]), int(key[11:13]))
     except (ValueError, OverflowError):
-        return -1
-    return int(ts.timestamp())
+        return None
+
+
+def _hour(key: str) -> int:
+    """Epoch seconds of the UTC hour ``YYYY-MM-DDTHH``, or -1 when it does not exist."""
+    hour = _hour_of(key, "-", "T")
+    return -1 if hour is None else int(hour.replace(tzinfo=UTC).timestamp())
 
 
 ISO, SLASH = 1, 2  # headers read by position: 2024-09-30T06:39:27.159929Z / 2019/10/31 14:10:44.653792
@@ -298,13 +303,8 @@ def _widen(c, ts: datetime) -> None:
 
 def _slash_hour(key: str, p: AgentLineParser) -> tuple[int, bool] | None:
     """(UTC epoch of the local hour ``YYYY/MM/DD HH``, offset is whole hours) or None (invalid)."""
-    if len(key) != 13 or key[4] != "/" or key[7] != "/" or key[10] != " ":
-        return None
-    if not all("0" <= key[i] <= "9" for i in _DIGIT_POS):
-        return None
-    try:
-        naive = datetime.fromisoformat(key.replace("/", "-") + ":00:00")
-    except (ValueError, OverflowError):
+    naive = _hour_of(key, "/", " ")
+    if naive is None:
         return None
     utc = p.local_ts(key + ":00:00.000000")  # valid, so no bad-date count
     if utc is None:  # pragma: no cover - the zone could not convert it
@@ -361,25 +361,10 @@ def read_agent_log(stream: BinaryIO, source: str, kind: str, ctx: ParseContext, 
 
     def count_exact(h: AgentHeader | None) -> None:
         """A record with an exactly parsed header (or none) that is not a candidate."""
-        nonlocal counted
-        counted += 1
         if h is None:
-            return
-        era = h.era
-        ts = h.ts
-        c = collector
-        if era:
-            c.eras[era] += 1
-            if era == "E0" and h.prefix is None:
-                c.eras["E0-agent"] += 1
-                if h.level in loud:
-                    c.eras["E0-agent-marked"] += 1
-        if ts is not None:
-            if h.tz_guess:
-                c.tz_guess[source] += 1
-            _widen(c, ts)
-            bucket = int(ts.timestamp()) // 3600 * 3600
-            c.timeline[(kind, h.level or "-", bucket)] += 1
+            collector.tally(source, kind, None, None, None, None, False)
+        else:
+            collector.tally(source, kind, h.ts, h.level, h.era, h.prefix, h.tz_guess and h.ts is not None)
 
     # The current record. A header read by position: fast is ISO or SLASH, hline its line, rest_at
     # where the text after the level starts, parts None until a continuation line or emission
