@@ -76,6 +76,29 @@ def test_sample_zip_and_tar_parallel(every_file_parallel) -> None:
         assert_same(SAMPLES / name, jobs=2)
 
 
+def _bench_module():
+    import importlib.util  # noqa: PLC0415
+    path = Path(__file__).resolve().parents[1] / "bench" / "make_large_bundle.py"
+    spec = importlib.util.spec_from_file_location("make_large_bundle", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def generated_bundle(tmp_path_factory) -> Path:
+    """A bench bundle of 30,000 agent-log lines in parts of 8,000 (both eras, every template)."""
+    out = tmp_path_factory.mktemp("gen") / "bundle"
+    _bench_module().generate(out, lines=30_000, seed=3, part_lines=8_000, ext_mb=0.2)
+    return out
+
+
+@pytest.mark.parametrize("chunk", [1 << 16, 1 << 22])
+def test_generated_bundle_fast_equals_slow(generated_bundle: Path, monkeypatch, chunk: int) -> None:
+    monkeypatch.setattr(fastpath, "RAW_CHUNK", chunk)
+    assert_same(generated_bundle, jobs=1)
+
+
 # --- hypothesis: every line shape of an agent log --------------------------------------------------
 
 ISO = "2025-11-{d:02d}T{h:02d}:{m:02d}:{s:02d}.{f:06d}Z"
@@ -188,6 +211,44 @@ def test_random_agent_logs_fast_equals_slow(tmp_path_factory, monkeypatch, data:
     if rotated:
         (root / "var/log/waagent.log.1").write_bytes(data[::-1].split(b"\n", 1)[-1][::-1] or b"x")
     assert_same(root, jobs=2 if rotated else 1)
+
+
+PLAIN_MESSAGES = ["ExtHandler ExtHandler something nobody has a pattern for 42",
+                  "ExtHandler ExtHandler Checking for agent updates", "Daemon Daemon quiet", ""]
+PLAIN_CONTINUATIONS = ["[stdout]", "- dash", "=====", "", "(x)", "{", "| key ]: value", "[x]: y", "/var/x",
+                       "\tTAB", ":colon", "|" + "y" * 300, "/x/WALinuxAgent[5]: unwrapped by the parser",
+                       "- waagent[12]: 2025-11-15T10:00:00.000000Z INFO ExtHandler ExtHandler wrapped header"]
+
+
+@st.composite
+def plainish_line(draw) -> str:
+    """Mostly runs of quiet ISO records with plain continuations (what the hot loop only counts),
+    with every other shape mixed in, incl. continuation-looking lines the parser unwraps."""
+    kind = draw(st.sampled_from(["plain", "plain", "plain", "cont", "cont", "any"]))
+    if kind == "plain":
+        d, h, m, s, f = draw(stamp)
+        level = draw(st.sampled_from(["INFO", "INFO", "VERBOSE", "WARNING", "ERROR", "INFOX"]))
+        msg = draw(st.sampled_from(PLAIN_MESSAGES))
+        return f"{ISO.format(d=d, h=h, m=m, s=s, f=f)} {level} {msg}".rstrip(" ")
+    if kind == "cont":
+        return draw(st.sampled_from(PLAIN_CONTINUATIONS))
+    return draw(agent_line())
+
+
+@settings(max_examples=int(os.environ.get("FASTPATH_EXAMPLES", "60")), deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(lines=st.lists(plainish_line(), min_size=40, max_size=300), chunk=st.sampled_from([512, 1024, 4096]),
+       extra=st.sampled_from([b"", b"\xe2\x82", b"\r", b"x" * 70_000, b"\n" * 3]), at=st.integers(0, 10**6))
+def test_quiet_iso_runs_fast_equals_slow(tmp_path_factory, monkeypatch, lines: list[str], chunk: int,
+                                         extra: bytes, at: int) -> None:
+    monkeypatch.setattr(fastpath, "RAW_CHUNK", chunk)
+    data = ("\n".join([ISO.format(d=1, h=0, m=0, s=0, f=0) + " INFO ExtHandler ExtHandler start", *lines])).encode()
+    at %= len(data) + 1
+    data = data[:at] + extra + data[at:]
+    root = tmp_path_factory.mktemp("bundle")
+    (root / "var/log").mkdir(parents=True)
+    (root / "var/log/waagent.log").write_bytes(data)
+    assert_same(root)
 
 
 # --- the pre-filter ----------------------------------------------------------------------------------
