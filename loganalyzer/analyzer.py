@@ -293,6 +293,11 @@ def _merge_stats(st: PatternStats, later: dict) -> None:
     st.partial = st.partial or later["partial"]
 
 
+def _records_of(parse, *args):
+    """``parse(*args)``, run where its records are read: inside the caller's error handling."""
+    yield from parse(*args)
+
+
 def _read_member(member, ctx: parsers.ParseContext, collector: _Collector, info: InputFile) -> None:
     kind = member.kind
     partial = bool(member.truncated)
@@ -307,7 +312,7 @@ def _read_member(member, ctx: parsers.ParseContext, collector: _Collector, info:
         if cut:
             ctx.problem(member.path, f"file larger than {DATA_CAP // (1024 * 1024)} MB; only the start was read")
             info.truncated = partial = True
-        records = parsers.DATA_PARSERS[kind](data, member.path, ctx)
+        records = _records_of(parsers.DATA_PARSERS[kind], data, member.path, ctx)
     elif kind in parsers.TEXT_PARSERS:
         stream = member.open()
         prefilter = None

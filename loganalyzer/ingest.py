@@ -41,6 +41,7 @@ MiB = 1 << 20
 GiB = 1 << 30
 _CHUNK = 1 << 20
 _IN_MEMORY = 1 * MiB  # spooled members up to this size stay in memory
+_MEMORY_BUDGET = 64 * MiB  # all in-memory spools of a bundle together; the rest go to disk
 _HEAD = 1024
 
 
@@ -61,11 +62,14 @@ class Limits:
     # full of zeros), so its ratio is only judged once this much came out of it
     stream_ratio_floor: int = 256 * MiB
     max_depth: int = 3  # archives inside archives
+    max_dir_depth: int = 100  # folder levels of a folder bundle (deeper ones are not read)
+    max_directory_bytes: int = 64 * MiB  # a zip's central directory (read whole into memory)
 
     @property
     def max_listed(self) -> int:
-        """A zip whose directory declares more entries than this is refused outright."""
-        return max(10 * self.max_members, 1000)
+        """A zip whose directory declares more entries than this is refused outright (each
+        listed entry costs about 1 KB of memory before any member is read)."""
+        return max(4 * self.max_members, 1000)
 
 
 @dataclass(eq=False)
@@ -379,7 +383,16 @@ class _Decompress(_Raw):
         self._started = True
         want = max(n, 1)
         if self._fmt == "gz":
-            out = d.decompress(self._input, want)
+            before = d.copy()
+            try:
+                out = d.decompress(self._input, want)
+            except zlib.error as exc:
+                if "check" not in str(exc):  # "incorrect data check" / "incorrect length check"
+                    raise
+                out = _before_trailer(before, self._input, want)  # zlib drops the call's output
+                self._finish(f"gzip checksum does not match after {_size(self._out + len(out))}: "
+                             "the content may be damaged")
+                return out
             self._input = d.unconsumed_tail
         else:
             out = d.decompress(self._input, want)
@@ -392,6 +405,21 @@ class _Decompress(_Raw):
 
 
 _FMT_NAME = {"gz": "gzip", "bz2": "bzip2", "xz": "xz", "zstd": "zstd"}
+
+
+def _before_trailer(before, data: bytes, want: int) -> bytes:
+    """What a gzip decompressor in state ``before`` makes of ``data`` short of the failing
+    CRC/length trailer: the longest prefix of ``data`` that does not raise, found by bisection."""
+    good, bad, out = 0, len(data), b""
+    while bad - good > 1:
+        mid = (good + bad) // 2
+        try:
+            part = before.copy().decompress(data[:mid], want)
+        except zlib.error:
+            bad = mid
+        else:
+            good, out = mid, part
+    return out
 
 
 def _decompressor(fmt: str):
@@ -444,11 +472,12 @@ def _is_tar_header(block: bytes) -> bool:
     return chksum in (sum(header), sum(struct.unpack("148b8x356b", block[:512])) + 256)
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_SURROGATES = re.compile("[\ud800-\udfff]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 
 
 def _printable(text: str) -> str:
-    """One line without control characters (member names can carry any byte)."""
+    """One line without control characters or lone surrogates (names can carry any byte)."""
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
@@ -494,6 +523,7 @@ class _Builder:
         self.total = 0  # bytes of kept members
         self.index: dict[str, int] = {}  # path -> position in members
         self.spools = 0
+        self.in_memory = 0  # bytes of spools kept in memory
         self.sniff_unknown = True
 
     # ---- entry point
@@ -592,10 +622,13 @@ class _Builder:
         self._scan_zip(zf, "", 0, self.b.name)
 
     def _zipfile(self, f: BinaryIO, label: str) -> zipfile.ZipFile:
-        declared = _zip_declared_entries(f)
+        declared, listing = _zip_declared_entries(f)
         if declared is not None and declared > self.limits.max_listed:
             raise InputError(f"refusing {label}: the zip declares {declared} members "
                              f"(limit {self.limits.max_listed})")
+        if listing is not None and listing > self.limits.max_directory_bytes:
+            raise InputError(f"refusing {label}: the zip's list of members is {_size(listing)} "
+                             f"(limit {_size(self.limits.max_directory_bytes)})")
         try:
             f.seek(0)
             return zipfile.ZipFile(f)
@@ -606,8 +639,14 @@ class _Builder:
                              f"(bad zip: {type(exc).__name__}: {_why(exc)})") from None
 
     def _scan_zip(self, zf: zipfile.ZipFile, prefix: str, depth: int, label: str) -> None:
+        overlapping = _overlapping(zf.infolist())
+        if overlapping:
+            self.b.partial = True
+            self.b._problem(label, f"{len(overlapping)} members share their data with another "
+                            "member (overlapping entries, a zip bomb?): not read (bundle is "
+                            "partial)", "error")
         for info in zf.infolist():
-            if info.is_dir():
+            if info.is_dir() or id(info) in overlapping:
                 continue
             try:
                 self._zip_member(zf, info, prefix, depth, label)
@@ -802,6 +841,12 @@ class _Builder:
                 for d in dirnames:
                     full = os.path.join(dirpath, d)
                     rel = normalise(os.path.relpath(full, root))
+                    if rel.count("/") >= self.limits.max_dir_depth:  # os.walk recurses
+                        self.b.partial = True
+                        self._refuse(self.b.name, rel, f"a folder more than "
+                                     f"{self.limits.max_dir_depth} levels deep: not read "
+                                     "(bundle is partial)", "error")
+                        continue
                     try:
                         lst = os.lstat(full)
                     except OSError as exc:
@@ -936,7 +981,7 @@ class _Builder:
 
     # ---- shared helpers
     def _safe_name(self, name: str, label: str) -> str | None:
-        raw = name.replace("\\", "/")
+        raw = _SURROGATES.sub("\ufffd", name.replace("\\", "/"))  # undecodable bytes of a name
         reason = None
         if "\x00" in raw:
             reason = "a NUL byte in its name"
@@ -1012,7 +1057,7 @@ class _Builder:
                     data = data[:limit - got]
                     cut = True
                 got += len(data)
-                if out is None and got > _IN_MEMORY:
+                if out is None and (got > _IN_MEMORY or self.in_memory + got > _MEMORY_BUDGET):
                     self.spools += 1
                     fname = os.path.join(self.b._mkdtemp(), f"{self.spools:06d}.bin")
                     out = open(fname, "xb")
@@ -1037,7 +1082,20 @@ class _Builder:
             name = fname
             return (lambda: open(name, "rb")), got, cut, err
         data = b"".join(buf)
+        self.in_memory += len(data)
         return (lambda: io.BytesIO(data)), got, cut, err
+
+
+def _overlapping(infos: list[zipfile.ZipInfo]) -> set[int]:
+    """ids of the entries whose data starts inside an earlier entry's (a non-recursive bomb)."""
+    out: set[int] = set()
+    end: int | None = None
+    for info in sorted(infos, key=lambda i: i.header_offset):
+        if end is not None and info.header_offset < end:
+            out.add(id(info))
+        else:
+            end = info.header_offset + 30 + max(info.compress_size, 0)
+    return out
 
 
 def _open_regular(path: str) -> BinaryIO:
@@ -1081,8 +1139,8 @@ def _file_type(mode: int) -> str:
     return "special file"
 
 
-def _zip_declared_entries(f: BinaryIO) -> int | None:
-    """Entry count from the end-of-central-directory record (zip64 aware), or None."""
+def _zip_declared_entries(f: BinaryIO) -> tuple[int | None, int | None]:
+    """Entry count and central directory size from the end record (zip64 aware); None if unknown."""
     try:
         f.seek(0, os.SEEK_END)
         end = f.tell()
@@ -1090,22 +1148,23 @@ def _zip_declared_entries(f: BinaryIO) -> int | None:
         f.seek(start)
         tail = f.read(end - start)
     except (OSError, ValueError):
-        return None
+        return None, None
     pos = tail.rfind(b"PK\x05\x06")
     if pos < 0 or len(tail) - pos < 22:
-        return None
-    total = struct.unpack("<H", tail[pos + 10:pos + 12])[0]
-    if total != 0xFFFF:
-        return total
+        return None, None
+    total, size = struct.unpack("<HI", tail[pos + 10:pos + 16])
+    if total != 0xFFFF and size != 0xFFFFFFFF:
+        return total, size
+    known = (None if total == 0xFFFF else total, None if size == 0xFFFFFFFF else size)
     loc = pos - 20
     if loc < 0 or tail[loc:loc + 4] != b"PK\x06\x07":
-        return None
+        return known
     offset = struct.unpack("<Q", tail[loc + 8:loc + 16])[0]
     try:
         f.seek(offset)
         rec = f.read(56)
     except (OSError, ValueError, OverflowError):
-        return None
+        return known
     if len(rec) < 56 or rec[:4] != b"PK\x06\x06":
-        return None
-    return struct.unpack("<Q", rec[32:40])[0]
+        return known
+    return struct.unpack("<QQ", rec[32:48])

@@ -20,6 +20,7 @@ values (``y``, ``n``, ``true``, ``false``, ``null``) are kept, so configuration 
 """
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any, Callable, Iterator
 
@@ -42,6 +43,7 @@ _PREFILTER = tuple(_SECRET_WORDS) + ("sig", "token", "key", "sas", "signature")
 Span = tuple[int, int, str]  # start, end, replacement
 
 
+@functools.lru_cache(maxsize=4096)  # a report asks about the same few hundred field names
 def is_secret_key(key: str) -> bool:
     """True when a field named ``key`` holds a secret (``adminPassword``, ``ns1:CustomData``)."""
     k = key.rsplit(":", 1)[-1].strip().lower()
@@ -166,20 +168,30 @@ def _xml(rx: re.Pattern) -> Callable[[str], Iterator[Span]]:
 # --- key=value, key: value headers --------------------------------------------------------------
 _KV = re.compile(r"(?P<key>(?:" + "|".join(_SECRET_WORDS) + r"|sig)[\w.\-]{0,30})(?P<sep>[ \t]*=[ \t]*)",
                  re.I)
-_KV_VAL = re.compile(r"\"[^\"\n]*\"?|'[^'\n]*'?|(?:[^\s;,&\"'<]|<(?!/))+")  # stops at a closing tag
+# YAML / "Key: value" (cloud-init user data, config dumps): a colon and at least one blank
+_KV_COLON = re.compile(r"(?P<key>(?:" + "|".join(_SECRET_WORDS) + r")[\w.\-]{0,30})"
+                       r"(?P<sep>:[ \t]+)", re.I)
+_KV_VAL = re.compile(r"\"[^\"\n]*\"?|'[^'\n]*'?|(?:[^\s;,&\"'<]|<(?!/|redacted>))+")  # stops at a closing tag, a mask
 _KV_SAS = re.compile(r"(?P<key>SharedAccessSignature)(?P<sep>[ \t]*=[ \t]*)", re.I)
-_KV_SAS_VAL = re.compile(r"[^\s;,\"']+")
+_KV_SAS_VAL = re.compile(r"(?:[^\s;,\"'<]|<(?!redacted>))+")
 _HEADER = re.compile(
     r"(?<![\w-])(?P<key>(?:proxy-)?authorization|x-ms-[\w-]{0,40}?(?:key|token|secret|signature"
     r"|authorization|password)[\w-]{0,20}|ocp-apim-subscription-key)"
     r"(?P<sep>[\"']?[ \t]*[:=][ \t]*[\"']?)", re.I)
+_SCHEME = r"(?:bearer|basic|sharedkey|sharedkeylite|sharedaccesssignature|sas|negotiate)[ \t]"
+_HEADER_SCHEME = re.compile(_SCHEME, re.I)
 _HEADER_VAL = re.compile(r"(?:(?:bearer|basic|sharedkey|sharedkeylite|sharedaccesssignature|sas|negotiate)"
-                         r"[ \t]+)?[^\s\"',;}]+", re.I)
+                         r"[ \t]+)?(?:[^\s\"',;}<]|<(?!redacted>))+", re.I)
 
 
 def _kv(rx: re.Pattern, val_rx: re.Pattern, secret: Callable[[str], bool] = is_secret_key,
-        starts: tuple[str, ...] = ()) -> Callable[[str], Iterator[Span]]:
+        starts: tuple[str, ...] = (), local: bool = False, unless: re.Pattern | None = None
+        ) -> Callable[[str], Iterator[Span]]:
     """key=value: the value is matched only for secret keys, so ``sign=sign=...`` stays linear.
+
+    ``local``: whether a value starting inside an unquoted value that was kept (``n#x``) ends
+    where that one ends, so it need not be matched again (``password=n#password=n#...`` stays
+    linear); ``unless`` names the starts for which that is not so (``Bearer x``).
 
     ``starts``: the lower-case words every match of ``rx`` begins with. In ASCII text the regex
     is then tried only where one occurs (what ``rx.search`` finds, without trying every offset
@@ -211,13 +223,22 @@ def _kv(rx: re.Pattern, val_rx: re.Pattern, secret: Callable[[str], bool] = is_s
 
     def find(text: str) -> Iterator[Span]:
         masked_to = 0
+        kept_to = -1  # end of the last unquoted value that was kept
         for m in matches(text):
             pos = m.end()
             if pos >= masked_to and secret(m.group("key")):  # (a value inside a mask is masked)
-                v = val_rx.match(text, pos)
-                if v is not None and not _keep(v.group(0)):
-                    yield v.start(), v.end(), MARK
-                    masked_to = v.end()
+                if local and pos < kept_to and not (unless and unless.match(text, pos)):
+                    end = kept_to
+                else:
+                    v = val_rx.match(text, pos)
+                    if v is None:
+                        continue
+                    end = v.end()
+                if not _keep(text[pos:end]):
+                    yield pos, end, MARK
+                    masked_to = end
+                elif text[pos:pos + 1] not in ("\"", "'"):
+                    kept_to = end
     return find
 
 
@@ -256,9 +277,11 @@ _FINDERS: list[tuple[tuple[str, ...], Callable[[str], Iterator[Span]]]] = [
     (("&lt;",), _xml(_XML_ESC)),
     (("protectedsettings", "customdata", "userpassword"), _group(_B64_AFTER)),
     (("authorization", "x-ms-", "ocp-apim"),
-     _kv(_HEADER, _HEADER_VAL, _always, ("proxy-authorization", "authorization", "x-ms-", "ocp-apim-subscription-key"))),
-    (("sharedaccesssignature",), _kv(_KV_SAS, _KV_SAS_VAL, starts=("sharedaccesssignature",))),
-    (_PREFILTER, _kv(_KV, _KV_VAL, starts=tuple(_SECRET_WORDS) + ("sig",))),
+     _kv(_HEADER, _HEADER_VAL, _always, ("proxy-authorization", "authorization", "x-ms-", "ocp-apim-subscription-key"),
+         local=True, unless=_HEADER_SCHEME)),
+    (("sharedaccesssignature",), _kv(_KV_SAS, _KV_SAS_VAL, starts=("sharedaccesssignature",), local=True)),
+    (_PREFILTER, _kv(_KV, _KV_VAL, starts=tuple(_SECRET_WORDS) + ("sig",), local=True)),
+    (tuple(_SECRET_WORDS), _kv(_KV_COLON, _KV_VAL, local=True)),
     (("sig=",), _group(_SIG)),
     (("@",), _group(_URL_CRED)),
 ]
@@ -303,6 +326,7 @@ def _finder_scanner():
 
 
 _SCANNER = _finder_scanner()
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def redact(text: str) -> str:
@@ -314,6 +338,8 @@ def redact(text: str) -> str:
             text = str(text)
         if not text:
             return text
+        if not text.isascii():  # a lone surrogate (JSON "\ud800", a tar name) cannot be printed
+            text = _SURROGATE.sub("\ufffd", text)
         active: set[int] = set()
         for _, idxs in _SCANNER.iter(text.lower()):
             active.update(idxs)

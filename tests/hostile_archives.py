@@ -122,3 +122,22 @@ def listing(folder: Path) -> set[str]:
 
 def is_fifo(path: Path) -> bool:
     return stat.S_ISFIFO(os.lstat(path).st_mode)
+
+
+def overlapping_zip(path: Path, name: str, data: bytes, copies: int) -> Path:
+    """A zip whose central directory lists ``name`` ``copies`` more times, every entry pointing
+    at the same local header and data (the "non-recursive" zip bomb's overlapping entries)."""
+    import struct
+    import zlib
+    comp = zlib.compressobj(9, zlib.DEFLATED, -15)
+    blob = comp.compress(data) + comp.flush()
+    raw = name.encode()
+    crc = zlib.crc32(data)
+    local = struct.pack("<4sHHHHHIIIHH", b"PK\x03\x04", 20, 0, 8, 0, 0, crc, len(blob), len(data),
+                        len(raw), 0) + raw + blob
+    entry = struct.pack("<4sHHHHHHIIIHHHHHII", b"PK\x01\x02", 0x031E, 20, 0, 8, 0, 0, crc, len(blob),
+                        len(data), len(raw), 0, 0, 0, 0, 0o100644 << 16, 0) + raw
+    n = copies + 1
+    end = struct.pack("<4sHHHHIIH", b"PK\x05\x06", 0, 0, n, n, len(entry) * n, len(local), 0)
+    path.write_bytes(local + entry * n + end)
+    return path

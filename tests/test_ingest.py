@@ -6,6 +6,7 @@ import gzip
 import io
 import lzma
 import os
+import shutil
 import tarfile
 import time
 from pathlib import Path
@@ -20,10 +21,12 @@ from loganalyzer.textio import CUT_MARK, iter_lines
 
 try:  # tests/ as a package or as plain folder
     from .hostile_archives import (SYSLOG, WAAGENT, gzip_bomb_bytes, listing, make_tar, make_zip,
-                                   many_member_tar, nested_zips, tar_special, zip_bomb, zip_bytes)
+                                   many_member_tar, nested_zips, overlapping_zip, tar_special,
+                                   zip_bomb, zip_bytes)
 except ImportError:
     from hostile_archives import (SYSLOG, WAAGENT, gzip_bomb_bytes, listing, make_tar, make_zip,
-                                  many_member_tar, nested_zips, tar_special, zip_bomb, zip_bytes)
+                                  many_member_tar, nested_zips, overlapping_zip, tar_special,
+                                  zip_bomb, zip_bytes)
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 REALCASES = SHARED / "realcases"
@@ -659,3 +662,118 @@ def test_cut_and_corrupted_archives(tmp_path, data, cut):
             continue
         with b:
             read_all(b)
+
+
+# ---------------------------------------------------------------------------- red-team regressions
+
+def test_overlapping_zip_entries_are_not_expanded_again_and_again(sandbox):
+    """20,000 directory entries sharing one nested zip's data: read once, the rest refused."""
+    work, private = sandbox
+    z = overlapping_zip(work / "overlap.zip", "var/lib/waagent/history/a.zip", HISTORY, 20_000)
+    start = time.monotonic()
+    with safe_open(z, private) as b:
+        assert time.monotonic() - start < 2
+        assert b.partial
+        assert "20000 members share their data" in messages(b)
+        assert b.nested == ["var/lib/waagent/history/a.zip"]
+        assert sorted(m.path for m in b.members) == [
+            "var/lib/waagent/history/a.zip/ExtensionsConfig.xml",
+            "var/lib/waagent/history/a.zip/GoalState.xml",
+            "var/lib/waagent/history/a.zip/waagent_status.json"]
+
+
+def test_folder_nested_1000_levels_is_cut_not_a_recursion_error(sandbox):
+    work, private = sandbox
+    root = work / "bundle"
+    (root / "var/log").mkdir(parents=True)
+    (root / "var/log/waagent.log").write_bytes(WAAGENT)
+    fd = os.open(root, os.O_RDONLY)
+    try:
+        for _ in range(1000):  # relative to a folder fd: no path gets near PATH_MAX
+            os.mkdir("d", dir_fd=fd)
+            new = os.open("d", os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = new
+        with open(os.open("waagent.log.1", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd), "wb") as f:
+            f.write(WAAGENT)
+    finally:
+        os.close(fd)
+    try:
+        with safe_open(root, private) as b:
+            assert [m.path for m in b.members] == ["var/log/waagent.log"]
+            assert b.partial and "more than 100 levels deep" in messages(b)
+    finally:
+        _remove_deep(root / "d")
+
+
+def _remove_deep(top: Path) -> None:
+    """Remove a chain top/d/d/... level by level (rmtree recurses, and so fails at 1000 levels)."""
+    spare = top.with_name("spare")
+    while (top / "d").is_dir():
+        os.rename(top / "d", spare)
+        for f in top.iterdir():
+            f.unlink()
+        top.rmdir()
+        os.rename(spare, top)
+    shutil.rmtree(top)
+
+
+def test_in_memory_spools_have_a_bundle_wide_budget(sandbox, monkeypatch):
+    """Many small nested archives go to the private temp folder once the budget is spent."""
+    work, private = sandbox
+    monkeypatch.setattr(ingest, "_MEMORY_BUDGET", 3 * len(HISTORY))
+    z = make_zip(work / "h.zip", {f"var/lib/waagent/history/2024-03-02T08-00-00__{i}.zip": HISTORY
+                                  for i in range(8)})
+    with safe_open(z, private) as b:
+        assert len(b.nested) == 8 and len(b.members) == 24
+        assert b.tmpdir is not None and len(os.listdir(b.tmpdir)) == 5
+        assert all(v for v in read_all(b).values())
+
+
+def test_undecodable_tar_names_are_printable(sandbox):
+    work, private = sandbox
+    t = make_tar(work / "names.tar", [("var/log/wa\udcffagent.log", WAAGENT),
+                                      ("var/log/../x\udcfe/syslog", SYSLOG)], mode="w")
+    with safe_open(t, private) as b:
+        assert [m.path for m in b.members] == ["var/log/wa\ufffdagent.log"]
+        messages(b).encode("utf-8")  # no lone surrogate reaches a name or a problem message
+
+
+def test_zip_with_a_huge_member_list_is_refused_before_it_is_read(sandbox):
+    """zipfile holds the whole central directory and ~1 KB per entry in memory: both are capped."""
+    work, private = sandbox
+    z = make_zip(work / "long.zip", {f"var/log/azure/X/{'n' * 200}{i}.log": b"x\n" for i in range(60)})
+    err = safe_open(z, private, Limits(max_directory_bytes=10_000))
+    assert isinstance(err, InputError) and "list of members is" in str(err)
+    with safe_open(z, private) as b:  # under the default caps it is read
+        assert len(b.members) == 60
+    assert Limits(max_members=50_000).max_listed <= 200_000  # ~1 KB each: stays well under 500 MB
+
+
+def test_one_entry_with_a_bogus_offset_is_not_called_overlapping(sandbox):
+    work, private = sandbox
+    data = bytearray(zip_bytes({"var/log/waagent.log": WAAGENT, "var/log/syslog": SYSLOG}))
+    eocd = data.rfind(b"PK\x05\x06")
+    data[eocd + 16:eocd + 20] = (10 ** 9).to_bytes(4, "little")  # directory "far behind"
+    (work / "bogus.zip").write_bytes(bytes(data))
+    b = safe_open(work / "bogus.zip", private)
+    if not isinstance(b, InputError):
+        with b:
+            assert "share their data" not in messages(b)
+
+
+def test_gzip_with_a_wrong_checksum_keeps_its_content(sandbox):
+    """zlib raises at the trailer and drops what that call decompressed: a small rotated log
+    with a bad CRC used to come out empty ("empty bundle")."""
+    work, private = sandbox
+    for body in (WAAGENT, BIG):
+        gz = bytearray(gzip.compress(body))
+        gz[-8:-4] = b"\0\0\0\0"  # CRC32
+        bare = work / "waagent.log.1.gz"
+        bare.write_bytes(bytes(gz))
+        zipped = make_zip(work / "crc.zip", {"var/log/waagent.log.2.gz": bytes(gz)})
+        for path in (bare, zipped):
+            with safe_open(path, private) as b:
+                assert list(read_all(b).values()) == [body]
+                assert "checksum does not match" in messages(b)
+                assert b.members[0].truncated

@@ -5,6 +5,7 @@ import http.server
 import json
 import re
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -278,3 +279,95 @@ def test_no_fixture_secret_leaves_a_parser():
     assert leaked == []
     assert "sig=" not in dump.replace("sig=***", "")
     assert "<UserPassword>" not in dump
+
+
+# --------------------------------------------------------------------------- red-team regressions
+
+@pytest.mark.parametrize("kind", XML_KINDS)
+def test_refused_xml_surfaces_while_reading_records(kind):
+    """The analyser reads records inside its error handling: a ParseError must not come at the call."""
+    doc = b'<?xml version="1.0"?><!DOCTYPE GoalState SYSTEM "http://127.0.0.1:9/x.dtd"><GoalState/>'
+    records = DATA_PARSERS[kind](doc, SOURCES[kind], ParseContext())  # must not raise yet
+    with pytest.raises(ParseError, match="not allowed"):
+        list(records)
+
+
+def test_refused_xml_is_a_problem_of_the_report(tmp_path):
+    from loganalyzer import analyze
+    root = tmp_path / "bundle"
+    (root / "var/log").mkdir(parents=True)
+    (root / "var/lib/waagent").mkdir(parents=True)
+    (root / "var/log/waagent.log").write_bytes(
+        b"2024-03-02T08:00:01.000001Z INFO Daemon Daemon Azure Linux Agent Version: 2.9.1.1\n")
+    (root / "var/lib/waagent/GoalState.1.xml").write_bytes(
+        b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "b">]><GoalState>&a;</GoalState>')
+    report = analyze(root)
+    assert any(p.source == "var/lib/waagent/GoalState.1.xml" and "not allowed" in p.message
+               for p in report.problems)
+
+
+@pytest.mark.parametrize("kind", XML_KINDS)
+def test_element_with_100k_attributes_is_refused_fast(kind):
+    attrs = b" ".join(b'a%d="1"' % i for i in range(100_000))
+    doc = (b"<Extensions><Plugins><Plugin " + attrs + b"/></Plugins></Extensions>")
+    start = time.monotonic()
+    with pytest.raises(ParseError, match="attributes"):
+        list(DATA_PARSERS[kind](doc, SOURCES[kind], ParseContext()))
+    assert time.monotonic() - start < 1.5  # lxml reads such an attribute list in quadratic time
+
+
+def test_lone_surrogates_never_reach_the_output(tmp_path):
+    """JSON "\\ud800" escapes decode to lone surrogates, which no output encoding accepts."""
+    from loganalyzer import analyze
+    from loganalyzer.render import render
+    root = tmp_path / "bundle"
+    status = root / "var/lib/waagent/A.B-1.0/status/1.status"
+    status.parent.mkdir(parents=True)
+    status.write_bytes(b'[{"status": {"status": "error", "name": "x\\ud800", "code": 1, '
+                       b'"formattedMessage": {"message": "boom \\udfff password=hunter2"}}}]')
+    (root / "var/log").mkdir(parents=True)
+    (root / "var/log/waagent.log").write_bytes(
+        b"2024-03-02T08:00:01.000001Z ERROR ExtHandler ExtHandler failed\n")
+    report = analyze(root)
+    for fmt in ("text", "json", "md", "html"):
+        out = render(report, fmt, lang="en", show_all=True)
+        out.encode("utf-8")  # strict: raises on a lone surrogate
+        assert "hunter2" not in out
+    assert "\ufffd" in render(report, "json", lang="en")
+
+
+@pytest.mark.parametrize("line", [
+    "password=<redacted>" * 3400, "password=n#" * 6000, "authorization:<redacted>" * 2700,
+    "authorization:n#" * 4000, "x-ms-key:n#" * 6000, "sharedaccesssignature=<redacted>" * 2000,
+    "sharedaccesssignature=n#" * 2600], ids=lambda s: repr(s[:16]))
+def test_kept_values_do_not_make_redaction_quadratic(line):
+    """A value that is kept (already masked, or ``n#comment``) was matched again from every
+    later key: ten such 64 KB lines of a waagent.log took over a minute."""
+    from loganalyzer.redact import redact
+    start = time.monotonic()
+    out = redact(line)
+    assert redact(out) == out
+    assert time.monotonic() - start < 1.0
+    key = line.split("=" if "=" in line[:25] else ":")[0]
+    tail = redact(line[:200] + " " + key + ("=" if "=" in line[:25] else ":") + "hunter2")
+    assert "hunter2" not in tail
+
+
+def test_a_data_parser_that_raises_at_the_call_is_a_problem_too(tmp_path, monkeypatch):
+    """Any data parser, generator or not: its ParseError becomes a problem of its file."""
+    from loganalyzer import analyze, parsers  # noqa: PLC0415
+    parsers.load_all()
+
+    def eager(data, source, ctx):
+        raise ParseError("refused before any record")
+
+    monkeypatch.setitem(parsers.DATA_PARSERS, "os_release", eager)
+    root = tmp_path / "bundle"
+    (root / "var/log").mkdir(parents=True)
+    (root / "etc").mkdir()
+    (root / "var/log/waagent.log").write_bytes(
+        b"2024-03-02T08:00:01.000001Z INFO Daemon Daemon Azure Linux Agent Version: 2.9.1.1\n")
+    (root / "etc/os-release").write_bytes(b'NAME="Ubuntu"\n')
+    report = analyze(root)
+    assert any(p.source == "etc/os-release" and "refused before any record" in p.message
+               for p in report.problems)

@@ -234,3 +234,21 @@ def test_scrub_prefilter_lists_every_hint():
     from loganalyzer.redact import _SCRUB_HINTS, needs_scrub
     src = inspect.getsource(needs_scrub)
     assert all(f'"{h}"' in src for h in _SCRUB_HINTS)
+
+
+@pytest.mark.parametrize("text, secret", [
+    ("password: hunter2xyz", "hunter2xyz"),
+    ("  adminPassword: S3cret!", "S3cret!"),
+    ("passwd: s3cretvalue", "s3cretvalue"),
+    ('    password: "quoted secret"', "quoted secret"),
+    ("chpasswd:\n  list: |\n    root:x\n  password: plainpw123", "plainpw123"),
+])
+def test_yaml_style_secret_keys_are_masked(text: str, secret: str) -> None:
+    """cloud-init user data and config dumps write ``key: value``."""
+    out = redact(text)
+    assert secret not in out and MARK in out
+
+
+@pytest.mark.parametrize("text", ["Password:  true", "password: n", "credentialType: none", "time: 12:00"])
+def test_yaml_style_harmless_values_are_kept(text: str) -> None:
+    assert redact(text) == text

@@ -18,9 +18,10 @@ incarnation seen is recorded. SAS URLs, protected settings, passwords and custom
 """
 from __future__ import annotations
 
+import functools
 import json
 import re
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from ..model import Record
 from ..xmlsafe import attr, child, children, find_path, iter_named, local, parse_xml, text
@@ -65,10 +66,23 @@ def _bool(value: Any) -> bool | None:
     return None
 
 
+_MAX_ATTRIBUTES = 1000  # per element; lxml reads attribute lists in quadratic time
+
+
+def _lazy(fn: Callable[[bytes, str, ParseContext], Iterator[Record]]
+          ) -> Callable[[bytes, str, ParseContext], Iterator[Record]]:
+    """Run ``fn`` when its records are iterated, so a ParseError surfaces where the caller
+    reads records (the analyser records it as a problem of the file), not at the call."""
+    @functools.wraps(fn)
+    def run(data: bytes, source: str, ctx: ParseContext) -> Iterator[Record]:
+        yield from fn(data, source, ctx)
+    return run
+
+
 def _parse(data: bytes, source: str, ctx: ParseContext):
     """parse_xml, falling back to libxml2 recovery for truncated/damaged (but safe) documents."""
     try:
-        return parse_xml(data)
+        root = parse_xml(data)
     except ParseError as exc:
         if "not allowed" in str(exc) or "empty" in str(exc):
             raise
@@ -77,7 +91,9 @@ def _parse(data: bytes, source: str, ctx: ParseContext):
         except ParseError:
             raise exc from None
         ctx.problem(source, f"{exc}; read what could be recovered")
-        return root
+    if any(len(el.attrib) > _MAX_ATTRIBUTES for el in root.iter() if isinstance(el.tag, str)):
+        raise ParseError(f"an element with more than {_MAX_ATTRIBUTES} attributes")
+    return root
 
 
 def _root(data: bytes, source: str, ctx: ParseContext, expected: str, what: str):
@@ -112,6 +128,7 @@ def _newest_overall(ctx: ParseContext, what: str, key: tuple) -> bool:
 
 
 @data_parser("goal_state_xml")
+@_lazy
 def parse_goal_state(data: bytes, source: str, ctx: ParseContext) -> Iterator[Record]:
     """GoalState.xml: Incarnation, ContainerId, RoleInstance/InstanceId."""
     root = _parse(data, source, ctx)
@@ -145,6 +162,7 @@ def parse_goal_state(data: bytes, source: str, ctx: ParseContext) -> Iterator[Re
 
 
 @data_parser("extensions_config_xml")
+@_lazy
 def parse_extensions_config(data: bytes, source: str, ctx: ParseContext) -> Iterator[Record]:
     """ExtensionsConfig.xml: plugins (name/version/state/autoUpgrade/seqNo), GAFamily version."""
     root = _root(data, source, ctx, "Extensions", "ExtensionsConfig")
@@ -246,6 +264,7 @@ def _apply_families(ctx: ParseContext, families: list[dict[str, Any]]) -> None:
 
 
 @data_parser("hosting_env_xml")
+@_lazy
 def parse_hosting_env(data: bytes, source: str, ctx: ParseContext) -> Iterator[Record]:
     """HostingEnvironmentConfig.xml: goalStateIncarnation, Incarnation@instance (VM name), Role@name.
 
@@ -266,6 +285,7 @@ def parse_hosting_env(data: bytes, source: str, ctx: ParseContext) -> Iterator[R
 
 
 @data_parser("shared_config_xml")
+@_lazy
 def parse_shared_config(data: bytes, source: str, ctx: ParseContext) -> Iterator[Record]:
     """SharedConfig.xml: Incarnation@instance and Instances/Instance@id/@address (the VM's DIP)."""
     root = _root(data, source, ctx, "SharedConfig", "SharedConfig")
@@ -286,6 +306,7 @@ def parse_shared_config(data: bytes, source: str, ctx: ParseContext) -> Iterator
 
 
 @data_parser("ovf_env_xml")
+@_lazy
 def parse_ovf_env(data: bytes, source: str, ctx: ParseContext) -> Iterator[Record]:
     """ovf-env.xml, structure only: HostName, ProvisionGuestAgent, PreprovisionedVm.
 
@@ -317,6 +338,7 @@ def parse_ovf_env(data: bytes, source: str, ctx: ParseContext) -> Iterator[Recor
 
 
 @data_parser("vmsettings_json")
+@_lazy
 def parse_vmsettings(data: bytes, source: str, ctx: ParseContext) -> Iterator[Record]:
     """HostGAPlugin vmSettings (FastTrack): extensionGoalStates, gaFamilies, source, onHold."""
     text_ = decode(data)
