@@ -11,7 +11,9 @@ error (one line on stderr, never a traceback), 3 internal error.
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
@@ -209,8 +211,18 @@ def batch_cmd(
     raise typer.Exit(code)
 
 
+class _Terminated(BaseException):
+    """SIGTERM (``timeout``, ``kill``): unwinds like ^C, so the bundle's temporary folder goes."""
+
+
+def _on_sigterm(signum, frame) -> None:
+    raise _Terminated()
+
+
 def main(argv: Optional[list[str]] = None) -> None:
     """Entry point: ``loganalyze PATH`` is short for ``loganalyze analyze PATH``."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_sigterm)
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] not in SUBCOMMANDS:
         args.insert(0, "analyze")
@@ -232,6 +244,9 @@ def main(argv: Optional[list[str]] = None) -> None:
     except KeyboardInterrupt:
         print("loganalyze: interrupted", file=sys.stderr)
         sys.exit(130)
+    except _Terminated:
+        print("loganalyze: terminated", file=sys.stderr)
+        sys.exit(143)
     except BrokenPipeError:
         sys.exit(0)
     except Exception as exc:  # usage errors of the (vendored) click and anything unexpected: one line

@@ -54,6 +54,12 @@ def plan(members: Sequence, jobs: int | None) -> list[list[int]] | None:
     return [sorted(g) for g in groups if g]
 
 
+def _worker_init() -> None:
+    """A worker ends at SIGTERM without unwinding (the CLI's handler is for the main process)."""
+    import signal  # noqa: PLC0415
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def _work(group: list[int]) -> list[tuple[int, Any]]:
     read = _READ[0]
     return [(i, read(i)) for i in group]
@@ -68,7 +74,8 @@ def run(groups: list[list[int]], read: Callable[[int], Any]) -> dict[int, Any]:
     _READ[:] = [read]
     results: dict[int, Any] = {}
     try:
-        with ProcessPoolExecutor(max_workers=len(groups) - 1, mp_context=mp.get_context("fork")) as pool:
+        with ProcessPoolExecutor(max_workers=len(groups) - 1, mp_context=mp.get_context("fork"),
+                                 initializer=_worker_init) as pool:
             futures = [pool.submit(_work, g) for g in groups[1:]]
             for i, r in _work(groups[0]):
                 results[i] = r

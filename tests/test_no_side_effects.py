@@ -48,3 +48,37 @@ def test_analysis_and_rendering_are_sealed(sealed, tmp_path, name):
         render(report, fmt, lang="de")
     assert list(sealed.iterdir()) == []  # the private temp folder is gone
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tmp"]
+
+
+def test_sigterm_removes_the_private_temp_folder(tmp_path):
+    """``timeout`` or ``kill`` ends a run like ^C does: exit 143, the bundle's temp folder is gone."""
+    import signal  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+    import time  # noqa: PLC0415
+    import io  # noqa: PLC0415
+    import tarfile  # noqa: PLC0415
+    from pathlib import Path  # noqa: PLC0415
+
+    line = b"2024-03-02T08:00:01.000001Z INFO ExtHandler ExtHandler quiet line number %d of many\n"
+    data = b"".join(line % i for i in range(400_000))
+    bundle = tmp_path / "big.tar.gz"
+    with tarfile.open(bundle, "w:gz") as tar:  # tar members are spooled to the temp folder
+        for name in ("var/log/waagent.log", "var/log/waagent.log.1"):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = dict(os.environ, TMPDIR=str(tmp), PYTHONPATH=str(Path(loganalyzer.__file__).parents[1]))
+    proc = subprocess.Popen([sys.executable, "-m", "loganalyzer.cli", str(bundle), "--format", "json",
+                             "--jobs", "1"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not any(tmp.iterdir()) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run ended before it could be terminated"
+    assert any(tmp.iterdir())  # the private temp folder exists while the run reads the bundle
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert err.decode().strip() == "loganalyze: terminated"
+    assert list(tmp.iterdir()) == []
