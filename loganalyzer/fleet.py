@@ -48,6 +48,7 @@ resumes where it stopped, without losing or repeating rows.
 from __future__ import annotations
 
 import glob
+import errno
 import hashlib
 import json
 import multiprocessing as mp
@@ -55,6 +56,7 @@ import os
 import pickle
 import re
 import signal
+import stat
 import struct
 import subprocess
 import sys
@@ -252,35 +254,58 @@ def _resolve(p: Path) -> Path:
     return Path(os.path.realpath(p))
 
 
+MAX_HASH_DEPTH = 100  # folder levels of a folder bundle hashed (the analysis reads no deeper)
+
+
 def content_hash(path: str | os.PathLike) -> tuple[str, int]:
-    """sha256 of a file's bytes, or of a folder's sorted relative paths and file contents; and the size."""
+    """sha256 of a file's bytes, or of a folder's sorted relative paths and file contents; and the size.
+
+    Never blocks on a FIFO or a device: a bundle that is one raises OSError; inside a folder one
+    counts by its name only. Folders deeper than ``MAX_HASH_DEPTH`` are left out.
+    """
     p = Path(path)
     h = hashlib.sha256()
     total = 0
     if p.is_dir():
         h.update(b"dir\0")
-        files: list[tuple[str, str]] = []
-        for root, dirs, names in os.walk(p, followlinks=False):
-            dirs.sort()
-            for name in names:
-                full = os.path.join(root, name)
-                files.append((os.path.relpath(full, p).replace(os.sep, "/"), full))
-        for rel, full in sorted(files):
+        for rel, full in _files(p):
             h.update(rel.encode("utf-8", "surrogateescape") + b"\0")
             if os.path.islink(full):
                 h.update(b"link:" + os.readlink(full).encode("utf-8", "surrogateescape") + b"\0")
                 continue
-            total += _hash_file(full, h)
+            total += _hash_file(full, h, inside=True)
             h.update(b"\0")
     else:
         h.update(b"file\0")
-        total = _hash_file(p, h)
+        total = _hash_file(p, h, inside=False)
     return h.hexdigest(), total
 
 
-def _hash_file(path: str | os.PathLike, h) -> int:
-    n = 0
-    with open(path, "rb") as fh:
+def _files(root: Path) -> list[tuple[str, str]]:
+    """(relative path, full path) of every non-folder entry under ``root``, sorted by the former."""
+    files: list[tuple[str, str]] = []
+    for dirpath, dirs, names in os.walk(root, followlinks=False):
+        rel = os.path.relpath(dirpath, root)
+        if rel != "." and rel.count(os.sep) + 1 >= MAX_HASH_DEPTH:
+            dirs[:] = []  # os.walk recurses: a folder 1,000 levels deep must not reach the limit
+        dirs.sort()
+        for name in names:
+            full = os.path.join(dirpath, name)
+            files.append((os.path.relpath(full, root).replace(os.sep, "/"), full))
+    return sorted(files)
+
+
+def _hash_file(path: str | os.PathLike, h, inside: bool) -> int:
+    """Feed a regular file's bytes to ``h``; a FIFO, socket or device is never read from."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    with os.fdopen(fd, "rb") as fh:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            if not inside:
+                raise OSError(errno.EINVAL, "not a regular file or folder")
+            h.update(b"special:%o" % stat.S_IFMT(mode))
+            return 0
+        n = 0
         while chunk := fh.read(1 << 20):
             h.update(chunk)
             n += len(chunk)
@@ -429,6 +454,9 @@ def _worker_main(conn) -> None:
             return
         if task is None:
             return
+        if task.get("warm_only"):  # started ahead of its first bundle: load the library now
+            _warm(task)
+            continue
         if done == 0:
             _warm(task)
         try:
@@ -482,6 +510,43 @@ class LocalEngine:
         self.ctx = mp.get_context("forkserver" if "forkserver" in methods else "spawn")
         if "forkserver" in methods:
             self.ctx.set_forkserver_preload(["loganalyzer.fleet", "loganalyzer.analyzer"])
+        self._ready: list[_Slot] = []  # workers started by prestart(), not yet given a bundle
+        self._starting: threading.Thread | None = None
+
+    def prestart(self, n: int, task: dict) -> None:
+        """Start up to ``n`` workers in a thread and let them load the pattern library (``task``:
+        its ``analyze`` and ``options``) while the caller does other work (hashing the inputs)."""
+        self._starting = threading.Thread(target=self._prestart, args=(n, task), daemon=True,
+                                          name="loganalyzer-prestart")
+        self._starting.start()
+
+    def _joined(self) -> None:
+        if self._starting is not None:
+            self._starting.join()
+            self._starting = None
+
+    def _prestart(self, n: int, task: dict) -> None:
+        for _ in range(min(n, self.jobs) - len(self._ready)):
+            slot = _Slot()
+            try:
+                self._start(slot)
+                slot.conn.send({"analyze": task.get("analyze"), "options": task.get("options"),
+                                "warm_only": True})
+            except (OSError, EOFError, ValueError):
+                self._stop(slot, kill=True)
+                continue
+            self._ready.append(slot)
+
+    def close(self) -> None:
+        """Stop the workers prestart() started that run() did not use."""
+        self._joined()
+        for slot in self._ready:
+            try:
+                slot.conn.send(None)
+            except (OSError, EOFError, ValueError):
+                pass
+            self._stop(slot, kill=False)
+        self._ready = []
 
     def _start(self, slot: _Slot) -> None:
         parent, child = self.ctx.Pipe(duplex=True)
@@ -519,19 +584,27 @@ class LocalEngine:
 
     def run(self, tasks: Sequence[dict], on_result: Callable[[dict, dict], None]) -> None:
         pending = deque(tasks)
-        slots = [_Slot() for _ in range(min(self.jobs, len(pending)))]
+        n = min(self.jobs, len(pending))
+        self._joined()
+        slots, self._ready = self._ready[:n], self._ready[n:]
+        slots += [_Slot() for _ in range(n - len(slots))]
+        self.close()  # prestarted workers beyond the tasks
         clean = False
+
+        def refill() -> None:
+            for s in slots:
+                while s.task is None and pending:
+                    task = pending.popleft()
+                    if self._send(s, task):
+                        s.task, s.started, s.running = task, time.monotonic(), False
+                        # until the worker says it started: time to start a process and import
+                        s.deadline = s.started + max(STARTUP_TIMEOUT, self.timeout or 0)
+                    else:
+                        on_result(task, _failure("error", "crash", "cannot start a worker process"))
+
         try:
             while pending or any(s.task is not None for s in slots):
-                for s in slots:
-                    while s.task is None and pending:
-                        task = pending.popleft()
-                        if self._send(s, task):
-                            s.task, s.started, s.running = task, time.monotonic(), False
-                            # until the worker says it started: time to start a process and import
-                            s.deadline = s.started + max(STARTUP_TIMEOUT, self.timeout or 0)
-                        else:
-                            on_result(task, _failure("error", "crash", "cannot start a worker process"))
+                refill()
                 busy = [s for s in slots if s.task is not None]
                 if not busy:
                     continue
@@ -539,6 +612,7 @@ class LocalEngine:
                 wait_for = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
                 _mp_wait([s.conn for s in busy] + [s.proc.sentinel for s in busy], wait_for)
                 now = time.monotonic()
+                finished: list[tuple[dict, dict]] = []
                 for s in busy:
                     result = None
                     try:
@@ -576,6 +650,10 @@ class LocalEngine:
                                           else "the worker process did not start; killed", waited)
                     if result is not None:
                         task, s.task = s.task, None
+                        finished.append((task, result))
+                if finished:
+                    refill()  # the next bundles start before the finished ones are written out
+                    for task, result in finished:
                         on_result(task, result)
             clean = True
         finally:
@@ -1029,8 +1107,8 @@ class Fleet:
 
 def _current_patterns_version(options: dict) -> str | None:
     try:
-        from .patterns import load_library
-        return load_library(Path(options["patterns"]) if options.get("patterns") else None).version
+        from .patterns import library_version
+        return library_version(Path(options["patterns"]) if options.get("patterns") else None)
     except Exception:  # noqa: BLE001 - no version: nothing is reused, the analysis reports the error
         return None
 
@@ -1097,6 +1175,39 @@ def _execute(inputs, out: Path, *, jobs, timeout, force, engine, scheduler, anal
         raise BatchError(f"no bundles found ({why})" if why else "no bundles found")
     ids = bundle_ids(paths)
     state = State(out / STATE_FILE)
+    _import_in_background("pandas")  # the tables at the end need it: import it while bundles run
+    engine_ = None
+    if engine == "local":
+        engine_ = LocalEngine(jobs, timeout)
+        # bundles new to this folder (or all, with --force) will be analysed: their workers start
+        # and load the patterns while the inputs are hashed
+        new = sum(1 for p in paths if force or str(p) not in state.entries
+                  or state.entries[str(p)]["row"].get("patterns_version") != patterns_version)
+        if new:
+            engine_.prestart(min(jobs, new), {"analyze": analyze_fn, "options": options})
+    try:
+        return _execute_with(paths, problems, ids, out, state, engine_, force=force, engine=engine,
+                             scheduler=scheduler, analyze_fn=analyze_fn, options=options, jobs=jobs,
+                             timeout=timeout, patterns_version=patterns_version, progress=progress,
+                             progress_stream=progress_stream, t_start=t_start)
+    finally:
+        if engine_ is not None:
+            engine_.close()
+
+
+def _import_in_background(module: str) -> None:
+    """Import ``module`` in a daemon thread (a free core does it while the workers analyse)."""
+    def run() -> None:
+        try:
+            __import__(module)
+        except Exception:  # noqa: BLE001 - the real import later says what is wrong
+            pass
+    threading.Thread(target=run, name=f"import-{module}", daemon=True).start()
+
+
+def _execute_with(paths, problems, ids, out: Path, state: State, engine_, *, force, engine, scheduler,
+                  analyze_fn, options, jobs, timeout, patterns_version, progress, progress_stream,
+                  t_start) -> Fleet:
     reports = out / "reports"
     now = iso(datetime.now(timezone.utc))
 
@@ -1104,7 +1215,7 @@ def _execute(inputs, out: Path, *, jobs, timeout, force, engine, scheduler, anal
     def hashed(p: Path):
         try:
             return content_hash(p)
-        except OSError as exc:
+        except Exception as exc:  # noqa: BLE001 - OSError mostly; any error is the bundle's row
             return exc
 
     with ThreadPoolExecutor(max_workers=min(8, len(paths))) as pool:
@@ -1174,7 +1285,7 @@ def _execute(inputs, out: Path, *, jobs, timeout, force, engine, scheduler, anal
                 if engine == "dask":
                     run_dask(tasks, jobs, timeout, scheduler, on_result)
                 else:
-                    LocalEngine(jobs, timeout).run(tasks, on_result)
+                    engine_.run(tasks, on_result)
     finally:
         state.close()
 

@@ -269,8 +269,7 @@ def pattern_files(directory: Path) -> list[Path]:
     return sorted(p for p in directory.glob("*.toml") if p.name not in NON_PATTERN_FILES)
 
 
-def load_library(extra: Path | None = None, builtin: bool = True) -> Library:
-    """The built-in library, with ``extra``'s patterns merged over it (same ID replaces)."""
+def _library_files(extra: Path | None, builtin: bool) -> list[Path]:
     files: list[Path] = []
     if builtin:
         files += pattern_files(patterns_dir())
@@ -279,12 +278,30 @@ def load_library(extra: Path | None = None, builtin: bool = True) -> Library:
         if not extra.is_dir():
             raise PatternError(f"{extra}: not a directory of pattern files")
         files += pattern_files(extra)
+    return files
+
+
+def _digest(digest, path: Path) -> None:
+    digest.update(path.name.encode())
+    digest.update(path.read_bytes())
+
+
+def library_version(extra: Path | None = None, builtin: bool = True) -> str:
+    """The ``version`` :func:`load_library` gives, without parsing or compiling a pattern."""
+    digest = hashlib.sha256()
+    for path in _library_files(extra, builtin):
+        _digest(digest, path)
+    return digest.hexdigest()[:12]
+
+
+def load_library(extra: Path | None = None, builtin: bool = True) -> Library:
+    """The built-in library, with ``extra``'s patterns merged over it (same ID replaces)."""
+    files = _library_files(extra, builtin)
     merged: dict[str, Pattern] = {}
     seen_in: dict[str, str] = {}
     digest = hashlib.sha256()
     for path in files:
-        digest.update(path.name.encode())
-        digest.update(path.read_bytes())
+        _digest(digest, path)
         builtin_file = builtin and path.parent == patterns_dir()
         for p in load_file(path, compile_now=not builtin_file):
             if p.id in merged and seen_in[p.id] == str(path.parent):

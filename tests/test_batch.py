@@ -310,6 +310,74 @@ def test_incremental_skip_change_and_force(tmp_path):
     assert len(entries) == len({e["key"] for e in entries}) == 6  # compacted: one line per path ever seen
 
 
+def test_workers_start_ahead_only_when_bundles_are_new(tmp_path, monkeypatch):
+    """Workers start (and load the patterns) while inputs are hashed, unless nothing is new."""
+    d, out = _small_fleet(tmp_path), tmp_path / "out"
+    started: list[int] = []
+    real = B.LocalEngine.prestart
+    monkeypatch.setattr(B.LocalEngine, "prestart", lambda self, n, task: (started.append(n), real(self, n, task)))
+    first = B.execute([d], out, jobs=2, timeout=30, progress="none", **FAKE)
+    assert started == [2] and first.analysed == 5 and (first.bundles["status"] == "ok").sum() == 4
+    again = B.execute([d], out, jobs=2, timeout=30, progress="none", **FAKE)
+    assert started == [2] and again.analysed == 0  # a re-run over the same bundles starts no worker
+    (d / "f.log").write_text(AGENT_LINES + "one more line\n")  # bytes no bundle had
+    one_new = B.execute([d], out, jobs=2, timeout=30, progress="none", **FAKE)
+    assert started == [2, 1] and one_new.analysed == 1
+
+
+@pytest.mark.parametrize("rerun", [False, True])
+def test_a_bundle_that_cannot_be_hashed_is_an_unreadable_row(tmp_path, monkeypatch, rerun):
+    """First runs hash beside the analysis, re-runs before it: the row is the same either way."""
+    d, out = _small_fleet(tmp_path), tmp_path / "out"
+    if rerun:
+        B.execute([d / "a.zip"], out, jobs=1, timeout=30, progress="none", **FAKE)
+    real = B.content_hash
+
+    def failing(path):
+        if Path(path).name == "c.log":
+            raise PermissionError(13, "Permission denied")
+        return real(path)
+
+    monkeypatch.setattr(B, "content_hash", failing)
+    fleet = B.execute([d], out, jobs=2, timeout=30, progress="none", **FAKE)
+    rows = fleet.bundles.set_index("bundle")
+    assert rows.loc["c.log", "status"] == "error" and rows.loc["c.log", "error"].startswith("cannot read")
+    assert "Permission denied" in rows.loc["c.log", "error"]
+    assert (rows["status"] == "ok").sum() == 3 and not (out / "reports" / "c.log.json").exists()
+    assert rows.loc["d.log", "content_hash"] == real(d / "d.log")[0]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_fifos_devices_and_deep_folders_never_stop_a_batch(tmp_path):
+    """Hashing never opens a FIFO or a device for reading, nor recurses without bound."""
+    fleet = tmp_path / "fleet"
+    fifo_bundle = write_bundle_dir(fleet / "with-fifo")
+    os.mkfifo(fifo_bundle / "var/log/azure-fifo.log")  # nobody writes to it: open() would block
+    (fleet / "zero.tar.gz").symlink_to("/dev/zero")  # reading would never end
+    deep = sub = write_bundle_dir(fleet / "deep")
+    try:
+        for _ in range(1000):  # one level at a time (os.makedirs recurses)
+            sub = sub / "d"
+            sub.mkdir()
+        code = """if 1:
+            import sys; sys.path.insert(0, sys.argv[1])
+            from loganalyzer import fleet as B
+            f = B.execute(sys.argv[2:3], sys.argv[3], jobs=2, timeout=60, progress="none")
+            print(f.bundles.set_index("bundle")[["status", "error"]].to_json(orient="index"))"""
+        done = subprocess.run([sys.executable, "-c", code, str(Path(loganalyzer.__file__).parents[1]),
+                               str(fleet), str(tmp_path / "out")], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        rows = json.loads(done.stdout)
+        assert rows["with-fifo"]["status"] == "ok" and rows["deep"]["status"] == "ok", rows
+        assert rows["zero"]["status"] == "error" and "not a regular file" in rows["zero"]["error"]
+        h1 = B.content_hash(fifo_bundle)
+        assert h1 == B.content_hash(fifo_bundle) and h1[1] > 0
+    finally:
+        while sub != deep:  # bottom up: shutil.rmtree (and pytest's cleanup) would recurse too deep
+            sub.rmdir()
+            sub = sub.parent
+
+
 def test_other_patterns_version_is_not_reused(tmp_path):
     d, out = _small_fleet(tmp_path), tmp_path / "out"
     B.execute([d], out, jobs=1, timeout=30, progress="none", **FAKE)

@@ -99,3 +99,15 @@ def test_library_match_returns_hits_with_named_groups():
     assert [h.pattern for h in hits] == ["start.daemon"] and hits[0].groups["version"] == "2.15.0.1"
     assert hits[0].record is rec
     assert LIB.match(Record("f", 1, None, "INFO", "nothing to see", "waagent_log")) == []
+
+
+def test_library_version_without_loading_equals_the_loaded_version(tmp_path) -> None:
+    """Batch runs compare this version to decide what to re-analyse; it must be load_library's."""
+    from loganalyzer.patterns import library_version, patterns_dir  # noqa: PLC0415
+    assert library_version() == load_library().version
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    first = sorted(patterns_dir().glob("*.toml"))[0]
+    (extra / first.name).write_bytes(first.read_bytes())
+    assert library_version(extra, builtin=False) == load_library(extra, builtin=False).version
+    assert library_version(extra, builtin=False) != library_version()
