@@ -437,6 +437,10 @@ def analyze(path: str | Path, *, patterns: str | Path | None = None, keep_record
         relative = isinstance(since, timedelta) or isinstance(until, timedelta)
         known = [m for m in bundle.members if m.kind in parsers.DATA_PARSERS or m.kind in parsers.TEXT_PARSERS]
         if not known:
+            refused = [p for p in getattr(bundle, "problems", []) if p.severity == "error"]
+            if refused:  # what was there was refused (bombs, overlapping entries): say why
+                more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
+                raise InputError(f"nothing readable in {path}: {refused[0].message}{more}")
             raise InputError(f"no known input in {path} (looked for waagent.log, /var/log/azure, "
                              f"/var/lib/waagent, leases, waagent.conf)")
         t1 = time.perf_counter()

@@ -777,3 +777,11 @@ def test_gzip_with_a_wrong_checksum_keeps_its_content(sandbox):
                 assert list(read_all(b).values()) == [body]
                 assert "checksum does not match" in messages(b)
                 assert b.members[0].truncated
+
+
+def test_a_bundle_whose_only_log_is_refused_says_why(tmp_path):
+    """The one-line error names the refusal (a bomb), not just 'no known input'."""
+    from loganalyzer import analyze  # noqa: PLC0415
+    z = zip_bomb(tmp_path / "bomb.zip", 64 << 20)
+    with pytest.raises(InputError, match=r"nothing readable in .*compression ratio .* \(zip bomb\?\)"):
+        analyze(z)
