@@ -13,6 +13,7 @@ whose template shares most tokens (similarity >= ``threshold``); differing token
 """
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -67,12 +68,54 @@ class _Group:
     last: datetime | None = None
 
 
+class _Bucket:
+    """The groups of one token count, indexed by (position, token) so that finding the most similar
+    group costs what the record's tokens share with groups, not a pass over every group."""
+
+    __slots__ = ("groups", "at", "star")
+
+    def __init__(self, size: int) -> None:
+        self.groups: list[_Group] = []
+        self.at: list[dict[str, set[int]]] = [{} for _ in range(size)]  # token at i -> groups
+        self.star: list[set[int]] = [set() for _ in range(size)]  # groups with <*> at i
+
+    def best(self, tokens: list[str]) -> tuple[int, int]:
+        """(index, tokens in common) of the first group sharing most tokens; (-1, 0) if none."""
+        shared: Counter = Counter()
+        for i, t in enumerate(tokens):
+            hit = self.at[i].get(t)
+            if hit:
+                shared.update(hit)
+            if self.star[i]:
+                shared.update(self.star[i])
+        if not shared:
+            return -1, 0
+        top = max(shared.values())
+        return min(g for g, n in shared.items() if n == top), top
+
+    def add(self, group: _Group) -> None:
+        k = len(self.groups)
+        self.groups.append(group)
+        for i, t in enumerate(group.tokens):
+            (self.star[i] if t == "<*>" else self.at[i].setdefault(t, set())).add(k)
+
+    def merge(self, k: int, tokens: list[str]) -> None:
+        """Positions where group ``k`` and ``tokens`` differ become ``<*>``."""
+        group = self.groups[k]
+        for i, (a, b) in enumerate(zip(group.tokens, tokens)):
+            if a != b and a != "<*>":
+                self.at[i][a].discard(k)
+                self.star[i].add(k)
+                group.tokens[i] = "<*>"
+
+
 @dataclass
 class ResidueMiner:
     threshold: float = 0.6
     max_groups: int = 2000
-    _groups: dict[int, list[_Group]] = field(default_factory=dict)
+    _groups: dict[int, _Bucket] = field(default_factory=dict)
     dropped: int = 0
+    _n: int = 0  # groups in all buckets
 
     def add(self, record: Record) -> None:
         self.absorb(prepare(record))
@@ -81,32 +124,35 @@ class ResidueMiner:
         self.absorb((mask(message).split()[:MAX_TOKENS], None, Evidence("-", None, message[:400]), None))
 
     def absorb(self, prepared: tuple) -> None:
-        """Group one record made ready by :func:`prepare` (the order of records matters)."""
+        """Group one record made ready by :func:`prepare` (the order of records matters).
+
+        The record joins the group of its token count that shares most tokens with it (a ``<*>``
+        shares any; the first such group on a tie) when they share at least ``threshold`` of them;
+        else it starts a group, unless there are ``max_groups`` already."""
         tokens, level, example, ts = prepared
         if not tokens:
             return
-        bucket = self._groups.setdefault(len(tokens), [])
-        best, best_sim = None, 0.0
-        for g in bucket:
-            same = sum(1 for a, b in zip(g.tokens, tokens) if a == b or a == "<*>")
-            sim = same / len(tokens)
-            if sim > best_sim:
-                best, best_sim = g, sim
-        if best is None or best_sim < self.threshold:
-            if sum(len(b) for b in self._groups.values()) >= self.max_groups:
+        bucket = self._groups.get(len(tokens))
+        if bucket is None:
+            bucket = self._groups[len(tokens)] = _Bucket(len(tokens))
+        k, same = bucket.best(tokens)
+        if k < 0 or same / len(tokens) < self.threshold:
+            if self._n >= self.max_groups:
                 self.dropped += 1
                 return
             best = _Group(tokens=list(tokens), example=example, level=level)
-            bucket.append(best)
+            bucket.add(best)
+            self._n += 1
         else:
-            best.tokens = [a if a == b else "<*>" for a, b in zip(best.tokens, tokens)]
+            bucket.merge(k, tokens)
+            best = bucket.groups[k]
         best.count += 1
         if ts is not None:
             best.first = ts if best.first is None or ts < best.first else best.first
             best.last = ts if best.last is None or ts > best.last else best.last
 
     def templates(self, limit: int | None = None) -> list[Template]:
-        groups = [g for b in self._groups.values() for g in b]
+        groups = [g for b in self._groups.values() for g in b.groups]
         groups.sort(key=lambda g: -g.count)
         out = [Template(" ".join(g.tokens), g.count, g.example, g.level, g.first, g.last)
                for g in groups if g.example is not None]

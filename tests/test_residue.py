@@ -19,3 +19,49 @@ def test_similar_messages_share_a_template():
     t = miner.templates()
     assert t[0].count == 5 and "<*>" in t[0].template and t[0].example.line == 1
     assert t[1].count == 1
+
+
+# --- the indexed miner gives what comparing with every group gives -----------------------------
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from loganalyzer.model import Evidence  # noqa: E402
+
+
+def reference_templates(records, threshold=0.6, max_groups=2000):
+    """The miner's rule, written the plain way: compare the record with every group of its length."""
+    buckets: dict[int, list[list]] = {}
+    n = 0
+    for tokens, example in records:
+        if not tokens:
+            continue
+        bucket = buckets.setdefault(len(tokens), [])
+        best, best_sim = None, 0.0
+        for g in bucket:
+            sim = sum(1 for a, b in zip(g[0], tokens) if a == b or a == "<*>") / len(tokens)
+            if sim > best_sim:
+                best, best_sim = g, sim
+        if best is None or best_sim < threshold:
+            if n >= max_groups:
+                continue
+            best = [list(tokens), 0, example]
+            bucket.append(best)
+            n += 1
+        else:
+            best[0] = [a if a == b else "<*>" for a, b in zip(best[0], tokens)]
+        best[1] += 1
+    return sorted((" ".join(t), c, e) for b in buckets.values() for t, c, e in b)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(["a", "b", "c", "<*>", "<num>", "x"]), min_size=0, max_size=6),
+                max_size=120),
+       st.sampled_from([0.3, 0.6, 0.9]), st.integers(1, 40))
+def test_indexed_miner_equals_comparing_every_group(token_lists, threshold, max_groups):
+    records = [(tokens, Evidence("f", i, " ".join(tokens))) for i, tokens in enumerate(token_lists)]
+    miner = ResidueMiner(threshold=threshold, max_groups=max_groups)
+    for tokens, example in records:
+        miner.absorb((list(tokens), "ERROR", example, None))
+    got = sorted((t.template, t.count, t.example) for t in miner.templates())
+    assert got == reference_templates(records, threshold, max_groups)
+
