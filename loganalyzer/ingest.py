@@ -631,7 +631,13 @@ class _Builder:
                              f"(limit {_size(self.limits.max_directory_bytes)})")
         try:
             f.seek(0)
-            return zipfile.ZipFile(f)
+            try:
+                return zipfile.ZipFile(f)
+            except UnicodeDecodeError:  # a name flagged UTF-8 that is not: read it as cp437
+                fixed = _Utf8FlagFix.wrap(f)
+                if fixed is None:
+                    raise
+                return zipfile.ZipFile(fixed)
         except zipfile.BadZipFile as exc:
             raise InputError(f"not a readable archive: {label} (bad zip: {_why(exc)})") from None
         except Exception as exc:  # noqa: BLE001 - struct/overflow errors of hostile directories
@@ -1137,6 +1143,66 @@ def _file_type(mode: int) -> str:
     if stat.S_ISDIR(mode):
         return "folder"
     return "special file"
+
+
+class _Utf8FlagFix:
+    """A zip read as if the entries of its central directory whose names claim UTF-8 (flag bit
+    11) but are not had the flag cleared: Python's zipfile refuses the whole archive otherwise.
+    Such a member's name reads as cp437; opening it still fails (its local header keeps the
+    flag), so it is refused alone and the others are read."""
+
+    def __init__(self, f: BinaryIO, start: int, directory: bytes) -> None:
+        self._f, self._start, self._dir = f, start, directory
+
+    @classmethod
+    def wrap(cls, f: BinaryIO) -> "_Utf8FlagFix | None":
+        """The wrapper, or None (no plain end record, or nothing to fix)."""
+        f.seek(0, os.SEEK_END)
+        end = f.tell()
+        at = max(0, end - (65535 + 22))
+        f.seek(at)
+        tail = f.read(end - at)
+        pos = tail.rfind(b"PK\x05\x06")
+        if pos < 0 or len(tail) - pos < 22:
+            return None
+        size = struct.unpack("<I", tail[pos + 12:pos + 16])[0]
+        start = at + pos - size
+        if start < 0 or size > _MAX_FIX_DIRECTORY:
+            return None
+        f.seek(start)
+        cd = bytearray(f.read(size))
+        p, changed = 0, False
+        while p + 46 <= len(cd) and cd[p:p + 4] == b"PK\x01\x02":
+            flags, = struct.unpack("<H", cd[p + 8:p + 10])
+            n, m, k = struct.unpack("<3H", cd[p + 28:p + 34])
+            if flags & 0x800:
+                try:
+                    bytes(cd[p + 46:p + 46 + n]).decode("utf-8")
+                except UnicodeDecodeError:
+                    cd[p + 8:p + 10] = struct.pack("<H", flags & ~0x800)
+                    changed = True
+            p += 46 + n + m + k
+        return cls(f, start, bytes(cd)) if changed else None
+
+    def read(self, n: int = -1) -> bytes:
+        at = self._f.tell()
+        data = self._f.read(n)
+        lo, hi = max(at, self._start), min(at + len(data), self._start + len(self._dir))
+        if lo < hi:  # overlay the fixed directory on the bytes read
+            data = data[:lo - at] + self._dir[lo - self._start:hi - self._start] + data[hi - at:]
+        return data
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._f.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._f.tell()
+
+    def seekable(self) -> bool:
+        return True
+
+
+_MAX_FIX_DIRECTORY = 64 * MiB
 
 
 def _zip_declared_entries(f: BinaryIO) -> tuple[int | None, int | None]:

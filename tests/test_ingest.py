@@ -785,3 +785,25 @@ def test_a_bundle_whose_only_log_is_refused_says_why(tmp_path):
     z = zip_bomb(tmp_path / "bomb.zip", 64 << 20)
     with pytest.raises(InputError, match=r"nothing readable in .*compression ratio .* \(zip bomb\?\)"):
         analyze(z)
+
+
+def test_a_name_flagged_utf8_that_is_not_refuses_that_member_only(tmp_path):
+    """Python's zipfile refuses the whole archive when one name claims UTF-8 (flag bit 11) but is
+    not: the other members are read."""
+    from loganalyzer import analyze  # noqa: PLC0415
+    raw = zip_bytes({"var/log/waagent.log": WAAGENT, "var/log/Qwaagent.log": WAAGENT})
+    data = bytearray(raw.replace(b"var/log/Qwaagent.log", b"var/log/\xffwaagent.log"))
+    name = b"var/log/\xffwaagent.log"
+    local, central = data.find(name) - 30, data.rfind(name) - 46  # fixed header sizes before a name
+    assert data[local:local + 4] == b"PK\x03\x04" and data[central:central + 4] == b"PK\x01\x02"
+    for flags_at in (local + 6, central + 8):
+        flags = int.from_bytes(data[flags_at:flags_at + 2], "little") | 0x800  # "the name is UTF-8"
+        data[flags_at:flags_at + 2] = flags.to_bytes(2, "little")
+    z = tmp_path / "flagged.zip"
+    z.write_bytes(bytes(data))
+    import zipfile  # noqa: PLC0415
+    with pytest.raises(UnicodeDecodeError):
+        zipfile.ZipFile(z)
+    report = analyze(z)
+    read = {i.path: i.records for i in report.inputs if i.status == "read"}
+    assert read == {"var/log/waagent.log": 2}
