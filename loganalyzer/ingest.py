@@ -1157,14 +1157,10 @@ class _Utf8FlagFix:
     @classmethod
     def wrap(cls, f: BinaryIO) -> "_Utf8FlagFix | None":
         """The wrapper, or None (no plain end record, or nothing to fix)."""
-        f.seek(0, os.SEEK_END)
-        end = f.tell()
-        at = max(0, end - (65535 + 22))
-        f.seek(at)
-        tail = f.read(end - at)
-        pos = tail.rfind(b"PK\x05\x06")
-        if pos < 0 or len(tail) - pos < 22:
+        found = _zip_end(f)
+        if found is None:
             return None
+        at, tail, pos = found
         size = struct.unpack("<I", tail[pos + 12:pos + 16])[0]
         start = at + pos - size
         if start < 0 or size > _MAX_FIX_DIRECTORY:
@@ -1205,8 +1201,8 @@ class _Utf8FlagFix:
 _MAX_FIX_DIRECTORY = 64 * MiB
 
 
-def _zip_declared_entries(f: BinaryIO) -> tuple[int | None, int | None]:
-    """Entry count and central directory size from the end record (zip64 aware); None if unknown."""
+def _zip_end(f: BinaryIO) -> tuple[int, bytes, int] | None:
+    """(offset of the tail read, the tail, position of the end record in it), or None."""
     try:
         f.seek(0, os.SEEK_END)
         end = f.tell()
@@ -1214,10 +1210,19 @@ def _zip_declared_entries(f: BinaryIO) -> tuple[int | None, int | None]:
         f.seek(start)
         tail = f.read(end - start)
     except (OSError, ValueError):
-        return None, None
+        return None
     pos = tail.rfind(b"PK\x05\x06")
     if pos < 0 or len(tail) - pos < 22:
+        return None
+    return start, tail, pos
+
+
+def _zip_declared_entries(f: BinaryIO) -> tuple[int | None, int | None]:
+    """Entry count and central directory size from the end record (zip64 aware); None if unknown."""
+    found = _zip_end(f)
+    if found is None:
         return None, None
+    _start, tail, pos = found
     total, size = struct.unpack("<HI", tail[pos + 10:pos + 16])
     if total != 0xFFFF and size != 0xFFFFFFFF:
         return total, size
