@@ -34,6 +34,7 @@ from typing import BinaryIO, Callable, Iterator
 from .inputs import (SNIFF_BYTES, TEXT_KINDS, classify, is_truncated_name,
                      looks_like_archive_name, normalise, sniff)
 from .model import ParseProblem
+from .textio import without_surrogates
 
 __all__ = ["Bundle", "InputError", "Limits", "Member", "open_bundle"]
 
@@ -472,7 +473,6 @@ def _is_tar_header(block: bytes) -> bool:
     return chksum in (sum(header), sum(struct.unpack("148b8x356b", block[:512])) + 256)
 
 
-_SURROGATES = re.compile("[\ud800-\udfff]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 
 
@@ -987,7 +987,7 @@ class _Builder:
 
     # ---- shared helpers
     def _safe_name(self, name: str, label: str) -> str | None:
-        raw = _SURROGATES.sub("\ufffd", name.replace("\\", "/"))  # undecodable bytes of a name
+        raw = without_surrogates(name.replace("\\", "/"))  # undecodable bytes of a name
         reason = None
         if "\x00" in raw:
             reason = "a NUL byte in its name"

@@ -24,6 +24,8 @@ import functools
 import re
 from typing import Any, Callable, Iterator
 
+from .textio import without_surrogates
+
 MARK = "<redacted>"
 _FAILED = "<redacted: text could not be checked for secrets>"
 
@@ -326,7 +328,6 @@ def _finder_scanner():
 
 
 _SCANNER = _finder_scanner()
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def redact(text: str) -> str:
@@ -338,8 +339,7 @@ def redact(text: str) -> str:
             text = str(text)
         if not text:
             return text
-        if not text.isascii():  # a lone surrogate (JSON "\ud800", a tar name) cannot be printed
-            text = _SURROGATE.sub("\ufffd", text)
+        text = without_surrogates(text)
         active: set[int] = set()
         for _, idxs in _SCANNER.iter(text.lower()):
             active.update(idxs)

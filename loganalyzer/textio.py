@@ -8,6 +8,7 @@ never raise), NUL bytes dropped, lines longer than ``MAX_LINE`` cut with a marke
 from __future__ import annotations
 
 import codecs
+import re
 from typing import BinaryIO, Callable, Iterator
 
 MAX_LINE = 64 * 1024  # characters kept of one physical line
@@ -72,6 +73,15 @@ def iter_line_blocks(stream: BinaryIO, max_line: int = MAX_LINE, chunk: int = CH
             break
     if pending or overflow:
         yield [_finish(pending, overflow)]
+
+
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def without_surrogates(text: str) -> str:
+    """``text`` with lone surrogates (undecodable bytes of a name, JSON ``"\\ud800"``) as U+FFFD:
+    they cannot be encoded, so no output could carry them."""
+    return text if text.isascii() else _SURROGATES.sub("\ufffd", text)
 
 
 def _finish(line: str, overflow: bool) -> str:
