@@ -396,7 +396,7 @@ def read_agent_log(stream: BinaryIO, source: str, kind: str, ctx: ParseContext, 
 
     lean: dict[tuple, tuple | bool] = {}  # (header form, level, text after it) -> hit patterns, False: full path
     lean_noise: dict[str, list] = {}  # benign pattern -> [count, first, last stamp] of lean hits
-    scan_message = collector.library._scan
+    scan_message = collector.library.scan_text  # memo shared with the collector's matching
     samples = collector.pattern_samples
     noise = collector.noise
     pattern_counts = collector.pattern_counts
@@ -410,9 +410,13 @@ def read_agent_log(stream: BinaryIO, source: str, kind: str, ctx: ParseContext, 
             message = "\n".join([message, *more[1:]]).rstrip("\n")
         if needs_scrub(message):  # what _make does: the patterns see the redacted text
             message = redact_full(message)
-        hits = scan_message(kind, needed, level, message)
-        if not hits and level in loud:  # explained by a pattern no report shows? (else: residue)
-            return () if scan_message(kind, None, level, message) else False
+        if level in loud:  # the collector matches a WARNING/ERROR with every pattern: scan once
+            every = scan_message(kind, None, level, message)
+            hits = [hit for hit in every if hit[0].id in needed]
+            if not hits:  # explained by a pattern no report shows? (else: residue)
+                return () if every else False
+        else:
+            hits = scan_message(kind, needed, level, message)
         if all((pt.benign or not pt.causes) and pt.id not in FACT_PATTERN_IDS for pt, _ in hits):
             return tuple(pt for pt, _ in hits)
         return False

@@ -149,18 +149,22 @@ class Library:
     def scan(self, record: Record, only: frozenset[str] | None = None) -> list[tuple[Pattern, "regex.Match"]]:
         """(pattern, match) for every pattern that matches ``record`` (usually few); ``only``
         restricts the scan to these pattern IDs."""
-        message = record.message
+        return self.scan_text(record.kind, only, record.level, record.message)
+
+    def scan_text(self, kind: str, only: frozenset[str] | None, level: str | None,
+                  message: str) -> list[tuple[Pattern, "regex.Match"]]:
+        """:meth:`scan` of a record's kind, level and message (the fast path has no Record)."""
         if len(message) > SCAN_MEMO_CHARS:
-            return self._scan(record.kind, only, record.level, message)
+            return self._scan(kind, only, level, message)
         # what matches depends on kind, level and message only; logs repeat messages a lot
-        key = (record.kind, only, record.level, message)
+        key = (kind, only, level, message)
         memo = self._memo
         hits = memo.get(key)
         if hits is not None:
             return hits
         if len(memo) >= SCAN_MEMO:
             memo.clear()
-        hits = memo[key] = self._scan(record.kind, only, record.level, message)
+        hits = memo[key] = self._scan(kind, only, level, message)
         return hits
 
     def _scan(self, kind: str, only: frozenset[str] | None, level: str | None,
