@@ -11,6 +11,9 @@ runs the pattern scanner on it; this path does not:
    (``2024-09-30T06:39:27.159929Z INFO ExtHandler ExtHandler msg``, and the local-time
    ``2019/10/31 14:10:44.653792 INFO ExtHandler msg``) as well as plain continuation lines, and
    hands every other line to the exact parser (:meth:`AgentLineParser.classify`);
+   Blocks of thousands of lines are first planned by :mod:`loganalyzer.quiet`: whole stretches of
+   quiet records (INFO/VERBOSE headers, plain continuation lines, no marked line) are found with
+   array operations over the raw chunk and counted at once; the loop reads only the other lines;
 3. a record that holds a marked line, or is a WARNING/ERROR (the residue miner reads those),
    becomes the very Record that :func:`parse_agent_lines` builds and goes through the collector;
    every other record only updates the counters (records, eras, timeline, first/last time), and
@@ -44,6 +47,8 @@ from .textio import iter_line_blocks
 
 FACT_PATTERN_IDS = ("start.daemon", "start.exthandler")  # read by analyzer.FACT_PATTERNS and fact rules
 RAW_CHUNK = 1 << 22
+FIRST_CHUNK = 1 << 16  # a small first read: the eras a file uses are known before the big chunks
+QUIET_MIN_LINES = 2000  # blocks this long are planned with loganalyzer.quiet (numpy)
 SHARP_HINT = 8  # a hint this long is kept (the regex's literals are longer, not always rarer)
 _LEVELS = frozenset(("VERBOSE", "INFO", "WARNING", "ERROR"))
 _LOUD = frozenset(("WARNING", "ERROR"))
@@ -402,6 +407,53 @@ def read_agent_log(stream: BinaryIO, source: str, kind: str, ctx: ParseContext, 
     pattern_counts = collector.pattern_counts
     last_pos = collector.last_pos
 
+    def iso_hour(key: str) -> int:
+        b = hours.get(key)
+        if b is None:
+            b = hours[key] = _hour(key)
+        return b
+
+    def slash_hour(key: str) -> tuple[int, bool] | None:
+        if key not in slash_hours:
+            slash_hours[key] = _slash_hour(key, p)
+        return slash_hours[key]
+
+    def slash_era(tok: str) -> str:
+        era = tok_era.get(tok)
+        if era is None:
+            era = tok_era[tok] = _e12_era(tok)
+        return era
+
+    def quiet_plan(raw: bytes, block: list[str], base: int, marks: set[int], iso: bool, slash: bool):
+        """Plan the block with :mod:`loganalyzer.quiet` and count its quiet records at once."""
+        nonlocal smin, smax
+        from . import quiet  # noqa: PLC0415 - numpy is imported only for big files
+
+        top = base + len(block)
+        marked = [i - base - 1 for i in marks if base < i <= top]
+        qp = quiet.plan(raw, block, marked, iso, slash, iso_hour, slash_hour, slash_era)
+        if qp is None:
+            return None
+        for (key, level), k in qp.iso_counts.items():
+            tkey = (level, hours[key])
+            timeline[tkey] = timeline.get(tkey, 0) + k
+        if qp.iso_min:
+            smin = min(smin, qp.iso_min)
+            smax = max(smax, qp.iso_max)
+        for key, level, era, bucket, (lo, hi), k in qp.slash_rows:
+            eras[era] += k
+            tkey = (level, bucket)
+            timeline[tkey] = timeline.get(tkey, 0) + k
+            mm = slash_range.get(key)
+            if mm is None:
+                slash_range[key] = [lo, hi]
+            else:
+                if lo < mm[0]:
+                    mm[0] = lo
+                if hi > mm[1]:
+                    mm[1] = hi
+        return qp
+
     def lean_plan(level: str, line: str, more: list[str] | None) -> tuple | bool:
         """The patterns a record hits, when all of them are only counted; False otherwise (or
         when a WARNING/ERROR hits nothing: the residue miner needs the Record)."""
@@ -517,11 +569,38 @@ def read_agent_log(stream: BinaryIO, source: str, kind: str, ctx: ParseContext, 
         else:
             count_exact(h)
 
+    held: list[bytes] = []  # the raw chunk the current block was decoded from
+
+    def feed(data: bytes) -> None:
+        marker.feed(data)
+        held[:] = (data,)
+
+    def skipped(at: int) -> None:
+        """The quiet records of the stretch that starts at block index ``at`` are counted."""
+        nonlocal open_, n_fast, counted
+        if open_:
+            close(base + at)
+            open_ = False
+        _, k_iso, k_slash = plan.skip[at]
+        n_fast += k_iso
+        counted += k_slash
+
     try:
-        for block in iter_line_blocks(stream, chunk=RAW_CHUNK, on_raw=marker.feed):
+        for block in iter_line_blocks(stream, chunk=RAW_CHUNK, on_raw=feed, first_chunk=FIRST_CHUNK):
             everything = marker.everything
-            for line in block:
-                n += 1
+            base = n
+            plan = None
+            if held and not everything and (seen_e4 or seen_e2) and len(block) >= QUIET_MIN_LINES:
+                plan = quiet_plan(held[0], block, base, marks, seen_e4, seen_e2)
+            held.clear()
+            visit = range(len(block)) if plan is None else plan.visit
+            nxt = 0
+            for k in visit:
+                if k != nxt:
+                    skipped(nxt)
+                nxt = k + 1
+                line = block[k]
+                n = base + nxt
                 # -- the common case: an ISO header, read by position ---------------------------
                 if seen_e4 and line[26:28] == "Z " and line[13:20] in minsec:
                     b = hours.get(line[:13])
@@ -650,6 +729,9 @@ def read_agent_log(stream: BinaryIO, source: str, kind: str, ctx: ParseContext, 
                 nchars += len(text) + 1
                 if not cand and (n in marks or everything):
                     cand = True
+            if nxt != len(block):  # pragma: no cover - the plan never skips a block's last record
+                skipped(nxt)
+            n = base + len(block)
             if marks:  # lines up to n are read; a mark beyond is for the next block's first line
                 kept = [m for m in marks if m > n]
                 marks.clear()

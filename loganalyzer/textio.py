@@ -23,16 +23,20 @@ def iter_lines(stream: BinaryIO, max_line: int = MAX_LINE) -> Iterator[str]:
 
 
 def iter_line_blocks(stream: BinaryIO, max_line: int = MAX_LINE, chunk: int = CHUNK,
-                     on_raw: Callable[[bytes], None] | None = None) -> Iterator[list[str]]:
+                     on_raw: Callable[[bytes], None] | None = None,
+                     first_chunk: int | None = None) -> Iterator[list[str]]:
     """Yield lists of finished lines, one list per chunk read; ``on_raw`` sees each raw chunk first.
+    ``first_chunk``: a smaller size for the first read (the reader learns the file's eras early).
 
     The concatenation of the lists is exactly what :func:`iter_lines` yields.
     """
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     pending = ""  # text of the current unfinished line (at most max_line chars kept)
     overflow = False
+    size = first_chunk or chunk
     while True:
-        data = stream.read(chunk)
+        data = stream.read(size)
+        size = chunk
         final = not data
         if data and on_raw is not None:
             on_raw(data)

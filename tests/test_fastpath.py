@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import timedelta, timezone
+from functools import partial
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from loganalyzer import analyzer, fastpath, parallel
+from loganalyzer import analyzer, fastpath, parallel, parsers
 from loganalyzer.literals import required_literals
 from loganalyzer.patterns import load_library
 from loganalyzer.render import render
@@ -198,12 +200,22 @@ def agent_log(draw) -> bytes:
     return data
 
 
+def small_chunks(monkeypatch, chunk: int, quiet: bool) -> None:
+    """Read in chunks of ``chunk`` bytes from the first; ``quiet``: plan every block of 3+ lines
+    with loganalyzer.quiet (else only blocks of QUIET_MIN_LINES, which these inputs never reach)."""
+    monkeypatch.setattr(fastpath, "RAW_CHUNK", chunk)
+    monkeypatch.setattr(fastpath, "FIRST_CHUNK", chunk)
+    if quiet:
+        monkeypatch.setattr(fastpath, "QUIET_MIN_LINES", 3)
+
+
 @settings(max_examples=int(os.environ.get("FASTPATH_EXAMPLES", "60")), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                  HealthCheck.too_slow])
-@given(data=agent_log(), chunk=st.sampled_from([64, 257, 4096, 1 << 22]), rotated=st.booleans())
+@given(data=agent_log(), chunk=st.sampled_from([64, 257, 4096, 1 << 22]), rotated=st.booleans(),
+       quiet=st.booleans())
 def test_random_agent_logs_fast_equals_slow(tmp_path_factory, monkeypatch, data: bytes, chunk: int,
-                                            rotated: bool) -> None:
-    monkeypatch.setattr(fastpath, "RAW_CHUNK", chunk)
+                                            rotated: bool, quiet: bool) -> None:
+    small_chunks(monkeypatch, chunk, quiet)
     monkeypatch.setattr(parallel, "PARALLEL_MIN_BYTES", 0)
     root = tmp_path_factory.mktemp("bundle")
     (root / "var/log").mkdir(parents=True)
@@ -215,19 +227,50 @@ def test_random_agent_logs_fast_equals_slow(tmp_path_factory, monkeypatch, data:
 
 PLAIN_MESSAGES = ["ExtHandler ExtHandler something nobody has a pattern for 42",
                   "ExtHandler ExtHandler Checking for agent updates", "Daemon Daemon quiet", ""]
+SLASH_MESSAGES = ["ExtHandler Checking for agent updates", "Daemon quiet", "LogCollector", "Firewall\tx",
+                  "[Microsoft.OSTCExtensions.Foo-1.5.2] Enable extension", "[Microsoft.X-1.0] x",
+                  "[Microsoft.X-1..0] not a prefix", "[Bad token] text", "[x-1]y glued", "[" + "a" * 120 + "-1.0] long",
+                  "[Microsoft.Ünicode-1.0] non-ASCII", "ExtHandlerX word", "Waagent quiet", "", "12 digits"]
 PLAIN_CONTINUATIONS = ["[stdout]", "- dash", "=====", "", "(x)", "{", "| key ]: value", "[x]: y", "/var/x",
                        "\tTAB", ":colon", "|" + "y" * 300, "/x/WALinuxAgent[5]: unwrapped by the parser",
-                       "- waagent[12]: 2025-11-15T10:00:00.000000Z INFO ExtHandler ExtHandler wrapped header"]
+                       "- waagent[12]: 2025-11-15T10:00:00.000000Z INFO ExtHandler ExtHandler wrapped header",
+                       "uptime: 10:42:17 up 12 days", "Chain OUTPUT (policy ACCEPT)", "service healthy",
+                       "Waagent - 2025/11/15 20:55:38.587424 INFO appliance line", "Some - dash later",
+                       "   '2025/11/15 05:50:33.443746 ERROR quoted after spaces', ", "  \t 'x'", "  x",
+                       "\x0b odd space", "Ünicode text", "  Ünicode", "x" * 2000, "12 starts with a digit",
+                       "Exception: E starts a header word", "Inner error: I too", "2025/11/15 10:00:00 E0 line",
+                       "Daemon follows a bare level", "ExtHandler too"]
+# lines that look quiet to a reader by position and are not (or are, against the odds)
+EDGE_LINES = ["- waagent[12]: 2025-11-15T10:00:00.000000Z INFO ExtHandler ExtHandler wrapped header",
+              "May 29 21:27:14 vm python3[4974]: 2025/11/15 10:00:00.000000 INFO ExtHandler wrapped",
+              "Waagent - 2025/11/15 20:55:38.587424 INFO ExtHandler appliance line",
+              '  "2025/11/15 05:50:33.443746 INFO quoted after spaces", ',
+              "\t'2025/11/15 05:50:33.443746 INFO quoted after a tab', ",
+              " " * 40 + "'2025/11/15 05:50:33.443746 INFO quoted after 40 blanks', ",
+              "2025-02-30T10:00:00.000000Z INFO ExtHandler ExtHandler impossible date",
+              "2025/02/30 10:00:00.000000 INFO ExtHandler impossible date",
+              "2025-11-15T10:60:00.000000Z INFO ExtHandler ExtHandler minute sixty",
+              "2025-11-15T10:00:60.000000Z INFO ExtHandler ExtHandler second sixty",
+              "2025/11/15 10:00:60.000000 INFO ExtHandler second sixty",
+              "2025/11/15 10:00:00.000000 INFO", "2025/11/15 10:00:00.000000 VERBOSE",
+              "2025-11-15T10:00:00.000000Z INFO", "2025-11-15T10:00:00.000000Z VERBOSE",
+              "INFO ExtHandler ExtHandler bare header", "WARNING:bare E0"]
 
 
 @st.composite
 def plainish_line(draw) -> str:
-    """Mostly runs of quiet ISO records with plain continuations (what the hot loop only counts),
-    with every other shape mixed in, incl. continuation-looking lines the parser unwraps."""
-    kind = draw(st.sampled_from(["plain", "plain", "plain", "cont", "cont", "any"]))
-    if kind == "plain":
+    """Mostly runs of quiet ISO and local-time records with plain continuations (what the hot
+    loop and loganalyzer.quiet only count), with every other shape mixed in, incl.
+    continuation-looking lines the parser unwraps."""
+    kind = draw(st.sampled_from(["plain", "plain", "plain", "slash", "cont", "cont", "edge", "any"]))
+    if kind == "edge":
+        return draw(st.sampled_from(EDGE_LINES))
+    if kind in ("plain", "slash"):
         d, h, m, s, f = draw(stamp)
         level = draw(st.sampled_from(["INFO", "INFO", "VERBOSE", "WARNING", "ERROR", "INFOX"]))
+        if kind == "slash":
+            msg = draw(st.sampled_from(SLASH_MESSAGES))
+            return f"{SLASH.format(d=d, h=h, m=m, s=s, f=f)} {level} {msg}".rstrip(" ")
         msg = draw(st.sampled_from(PLAIN_MESSAGES))
         return f"{ISO.format(d=d, h=h, m=m, s=s, f=f)} {level} {msg}".rstrip(" ")
     if kind == "cont":
@@ -238,11 +281,17 @@ def plainish_line(draw) -> str:
 @settings(max_examples=int(os.environ.get("FASTPATH_EXAMPLES", "60")), deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(lines=st.lists(plainish_line(), min_size=40, max_size=300), chunk=st.sampled_from([512, 1024, 4096]),
-       extra=st.sampled_from([b"", b"\xe2\x82", b"\r", b"x" * 70_000, b"\n" * 3]), at=st.integers(0, 10**6))
-def test_quiet_iso_runs_fast_equals_slow(tmp_path_factory, monkeypatch, lines: list[str], chunk: int,
-                                         extra: bytes, at: int) -> None:
-    monkeypatch.setattr(fastpath, "RAW_CHUNK", chunk)
-    data = ("\n".join([ISO.format(d=1, h=0, m=0, s=0, f=0) + " INFO ExtHandler ExtHandler start", *lines])).encode()
+       extra=st.sampled_from([b"", b"\xe2\x82", b"\r", b"x" * 70_000, b"\n" * 3, b"\x00"]),
+       at=st.integers(0, 10**6), quiet=st.booleans(), zone=st.sampled_from([0, 5.5]))
+def test_quiet_runs_fast_equals_slow(tmp_path_factory, monkeypatch, lines: list[str], chunk: int,
+                                     extra: bytes, at: int, quiet: bool, zone: float) -> None:
+    small_chunks(monkeypatch, chunk, quiet)
+    if zone:  # local time read in a zone that is not a whole hour off UTC (timeline buckets)
+        tz = timezone(timedelta(hours=zone))
+        monkeypatch.setattr(parsers, "ParseContext", partial(parsers.ParseContext, tz=tz))
+    head = [ISO.format(d=1, h=0, m=0, s=0, f=0) + " INFO ExtHandler ExtHandler start",
+            SLASH.format(d=1, h=0, m=0, s=0, f=0) + " INFO ExtHandler E2 start"]
+    data = ("\n".join([*head, *lines])).encode()
     at %= len(data) + 1
     data = data[:at] + extra + data[at:]
     root = tmp_path_factory.mktemp("bundle")
