@@ -48,7 +48,8 @@ from .textio import iter_line_blocks
 FACT_PATTERN_IDS = ("start.daemon", "start.exthandler")  # read by analyzer.FACT_PATTERNS and fact rules
 RAW_CHUNK = 1 << 22
 FIRST_CHUNK = 1 << 16  # a small first read: the eras a file uses are known before the big chunks
-QUIET_MIN_LINES = 2000  # blocks this long are planned with loganalyzer.quiet (numpy)
+QUIET_MIN_LINES = 2000  # blocks this long are planned with loganalyzer.quiet (numpy), ...
+QUIET_MAX_LINES = 100_000  # ... up to this many lines (its arrays peak at ~320 bytes per line)
 SHARP_HINT = 8  # a hint this long is kept (the regex's literals are longer, not always rarer)
 _LEVELS = frozenset(("VERBOSE", "INFO", "WARNING", "ERROR"))
 _LOUD = frozenset(("WARNING", "ERROR"))
@@ -590,7 +591,8 @@ def read_agent_log(stream: BinaryIO, source: str, kind: str, ctx: ParseContext, 
             everything = marker.everything
             base = n
             plan = None
-            if held and not everything and (seen_e4 or seen_e2) and len(block) >= QUIET_MIN_LINES:
+            if held and not everything and (seen_e4 or seen_e2) and \
+                    QUIET_MIN_LINES <= len(block) <= QUIET_MAX_LINES:
                 plan = quiet_plan(held[0], block, base, marks, seen_e4, seen_e2)
             held.clear()
             visit = range(len(block)) if plan is None else plan.visit
