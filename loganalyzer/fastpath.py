@@ -577,14 +577,15 @@ def read_agent_log(stream: BinaryIO, source: str, kind: str, ctx: ParseContext, 
         held[:] = (data,)
 
     def skipped(at: int) -> None:
-        """The quiet records of the stretch that starts at block index ``at`` are counted."""
-        nonlocal open_, n_fast, counted
+        """The quiet records of the plan's next stretch (it starts at block index ``at``) are
+        counted: the record before it ends there."""
+        nonlocal open_, n_fast, counted, stretch
         if open_:
             close(base + at)
             open_ = False
-        _, k_iso, k_slash = plan.skip[at]
-        n_fast += k_iso
-        counted += k_slash
+        n_fast += plan.n_iso[stretch]
+        counted += plan.n_slash[stretch]
+        stretch += 1
 
     try:
         for block in iter_line_blocks(stream, chunk=RAW_CHUNK, on_raw=feed, first_chunk=FIRST_CHUNK):
@@ -596,7 +597,7 @@ def read_agent_log(stream: BinaryIO, source: str, kind: str, ctx: ParseContext, 
                 plan = quiet_plan(held[0], block, base, marks, seen_e4, seen_e2)
             held.clear()
             visit = range(len(block)) if plan is None else plan.visit
-            nxt = 0
+            nxt = stretch = 0
             for k in visit:
                 if k != nxt:
                     skipped(nxt)

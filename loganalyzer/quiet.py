@@ -34,11 +34,15 @@ MAX_LINES = 199  # lines of a record counted here (the loop splits records at 20
 MAX_BYTES = 60_000  # bytes of a record counted here (the loop splits them at 64 Ki characters)
 PREFIX_WORDS = (b"Daemon", b"ExtHandler", b"LogCollector", b"Firewall")
 _SP, _NL, _TAB = 32, 10, 9
+_SHAPE = np.arange(256, dtype=np.uint8)  # a byte, with every digit read as "0"
+_SHAPE[48:58] = 48
 _PLAIN_FIRST = np.zeros(256, bool)  # first bytes after which classify() returns the line itself
 _PLAIN_FIRST[0x21:0x7F] = True
 for _c in b"0123456789EWIV\"'":
     _PLAIN_FIRST[_c] = False
 _PLAIN_FIRST[_TAB] = _PLAIN_FIRST[_NL] = True  # a tab, or an empty line
+_LETTER = np.zeros(256, bool)  # str.isalpha() of an ASCII byte
+_LETTER[65:91] = _LETTER[97:123] = True
 _BLANK_OK = _PLAIN_FIRST.copy()  # the first byte after the leading blanks of a line that starts
 _BLANK_OK[list(b"0123456789EWIV")] = True  # with " " (there only a quote starts a quoted header)
 _POW10 = 10 ** np.arange(9, -1, -1, dtype=np.int64)
@@ -51,7 +55,10 @@ class Plan:
     """What the loop does with one block: the lines it reads and the stretches it skips."""
 
     visit: list[int]  # indexes of the block's lines the loop reads
-    skip: dict[int, tuple[int, int, int]]  # stretch start -> (index after it, UTC records, local-time records)
+    begin: list[int]  # the stretches it skips, in order: first index, ...
+    end: list[int]  # ... index after it, ...
+    n_iso: list[int]  # ... UTC records in it, ...
+    n_slash: list[int]  # ... local-time records in it
     iso_counts: dict[tuple[str, str], int] = field(default_factory=dict)  # (hour key, level) -> records
     iso_min: str = ""  # smallest and largest UTC stamp ("2024-09-30T06:39:27.159929") counted here
     iso_max: str = ""
@@ -69,29 +76,32 @@ def _word_end(col: np.ndarray, at: int) -> np.ndarray:
     return (col[:, at] == _SP) | (col[:, at] == _NL)
 
 
-def _stamp_shape(m: np.ndarray, d: np.ndarray, date_sep: int, time_sep: int) -> np.ndarray:
-    """``YYYY<s>MM<s>DD<t>HH:MM:SS.ffffff`` with minutes and seconds below 60."""
-    ok = d[:, 0] & d[:, 1] & d[:, 2] & d[:, 3] & d[:, 5] & d[:, 6] & d[:, 8] & d[:, 9]
-    ok &= d[:, 11] & d[:, 12] & d[:, 15] & d[:, 18] & d[:, 20:26].all(axis=1)
-    ok &= (m[:, 4] == date_sep) & (m[:, 7] == date_sep) & (m[:, 10] == time_sep)
-    ok &= (m[:, 13] == 58) & (m[:, 16] == 58) & (m[:, 19] == 46)
+def _header(m: np.ndarray, shape: np.ndarray, template: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """(INFO, VERBOSE) masks of the lines that are a header of ``template``'s shape (``0`` for a
+    digit, e.g. ``0000-00-00T00:00:00.000000Z ``) with minutes and seconds below 60, and the
+    level word right after it, followed by a blank or the line end."""
+    n = len(template)
+    ok = np.ascontiguousarray(shape[:, :n]).view(f"S{n}")[:, 0] == template
     ok &= (m[:, 14] < 54) & (m[:, 17] < 54)  # digits already: "0".."5"
-    return ok
+    word5 = np.ascontiguousarray(m[:, n:n + 5]).view("S5")[:, 0]
+    word8 = np.ascontiguousarray(m[:, n:n + 8]).view("S8")[:, 0]
+    info = ok & ((word5 == b"INFO ") | (word5 == b"INFO\n"))
+    verbose = ok & ((word8 == b"VERBOSE ") | (word8 == b"VERBOSE\n"))
+    return info, verbose
 
 
-def _level(m: np.ndarray, at: int) -> tuple[np.ndarray, np.ndarray]:
-    """(INFO, VERBOSE) masks of the level word at ``at``, followed by a blank or the line end."""
-    return (_is(m, b"INFO", at) & _word_end(m, at + 4)), (_is(m, b"VERBOSE", at) & _word_end(m, at + 7))
-
-
-def _distinct(values: np.ndarray) -> list[int]:
-    """Sorted distinct values (few, in long runs: no sort of the whole array)."""
+def _first_rows(values: np.ndarray) -> dict[int, int]:
+    """Distinct value -> index of its first occurrence (values come in long runs: no sort)."""
     if len(values) == 0:
-        return []
+        return {}
     change = np.empty(len(values), bool)
     change[0] = True
     np.not_equal(values[1:], values[:-1], out=change[1:])
-    return sorted(set(values[change].tolist()))
+    at = np.flatnonzero(change)
+    first: dict[int, int] = {}
+    for v, i in zip(values[at].tolist(), at.tolist()):
+        first.setdefault(v, i)
+    return first
 
 
 def _starts(raw: bytes, lines: list[str]) -> tuple[np.ndarray, np.ndarray] | None:
@@ -123,24 +133,24 @@ def plan(raw: bytes, lines: list[str], marked: list[int], iso: bool, slash: bool
     starts, lengths = where
     padded = np.concatenate([np.frombuffer(raw, np.uint8), np.zeros(WORDS + 1, np.uint8)])
     m = sliding_window_view(padded, WIDTH)[starts]
-    d = (m[:, :26] - 48) < 10
+    shape = np.take(_SHAPE, m[:, :28])
 
     n_iso = np.zeros(m_lines, bool)
     verbose = None
     if iso:
-        info, verbose = _level(m, 28)
-        n_iso = (info | verbose) & _stamp_shape(m, d, 45, 84) & (m[:, 26] == 90) & (m[:, 27] == _SP)
+        info, verbose = _header(m, shape, b"0000-00-00T00:00:00.000000Z ")
+        n_iso = info | verbose
     n_slash = np.zeros(m_lines, bool)
     s_verbose = None
     if slash:
-        s_info, s_verbose = _level(m, 27)
-        n_slash = (s_info | s_verbose) & _stamp_shape(m, d, 47, _SP) & (m[:, 26] == _SP)
+        s_info, s_verbose = _header(m, shape, b"0000/00/00 00:00:00.000000 ")
+        n_slash = s_info | s_verbose
     n_iso[0] = n_slash[0] = False
     hour_num = (m[:, _HOUR_POS].astype(np.int64) - 48) @ _POW10  # YYYYMMDDHH (meaningful on headers)
     for mask, conv in ((n_iso, iso_hour), (n_slash, slash_hour)):
         rows = np.flatnonzero(mask)
-        for h in _distinct(hour_num[rows]):
-            v = conv(lines[int(rows[np.argmax(hour_num[rows] == h)])][:13])
+        for h, i in _first_rows(hour_num[rows]).items():
+            v = conv(lines[int(rows[i])][:13])
             if v is None or v == -1:  # no such date: the loop's exact path says why
                 mask &= hour_num != h
 
@@ -154,8 +164,8 @@ def plan(raw: bytes, lines: list[str], marked: list[int], iso: bool, slash: bool
     plain[0] = False
     # "May 29 vm python3[4974]: <agent line>" (a syslog wrapper), "Waagent - 2018/07/05 ..." (an
     # appliance console): classify() may unwrap them
-    rows = np.flatnonzero(plain).tolist()
-    wrapped = [i for i in rows if "]: " in lines[i] or (" - " in lines[i] and lines[i][:1].isalpha())]
+    wrapped = [i for i in np.flatnonzero(plain).tolist() if "]: " in lines[i]]
+    wrapped += [i for i in np.flatnonzero(plain & _LETTER[first]).tolist() if " - " in lines[i]]
     if wrapped:
         plain[wrapped] = False
 
@@ -183,9 +193,8 @@ def plan(raw: bytes, lines: list[str], marked: list[int], iso: bool, slash: bool
     slash_rows = n_slash & skip_line
     c_iso = np.concatenate(([0], np.cumsum(iso_rows)))
     c_slash = np.concatenate(([0], np.cumsum(slash_rows)))
-    skip = dict(zip(begin.tolist(), zip(end.tolist(), (c_iso[end] - c_iso[begin]).tolist(),
-                                        (c_slash[end] - c_slash[begin]).tolist())))
-    out = Plan(np.flatnonzero(~skip_line).tolist(), skip)
+    out = Plan(np.flatnonzero(~skip_line).tolist(), begin.tolist(), end.tolist(),
+               (c_iso[end] - c_iso[begin]).tolist(), (c_slash[end] - c_slash[begin]).tolist())
     if iso_rows.any():
         _count_iso(out, np.flatnonzero(iso_rows), m, hour_num, verbose, lines)
     if slash_rows.any():
@@ -204,17 +213,15 @@ def _count_iso(out: Plan, rows: np.ndarray, m: np.ndarray, hour_num: np.ndarray,
                verbose: np.ndarray, lines: list[str]) -> None:
     """Records per (hour, level) and the first/last stamp of the UTC headers ``rows``."""
     hours = hour_num[rows]
-    within = _within(m[rows])
-    for pick, attr in ((np.argmin, "iso_min"), (np.argmax, "iso_max")):
-        h = hours.min() if pick is np.argmin else hours.max()
-        sel = np.flatnonzero(hours == h)
-        setattr(out, attr, lines[int(rows[sel[pick(within[sel])]])][:26])
+    for pick, h, attr in ((np.argmin, hours.min(), "iso_min"), (np.argmax, hours.max(), "iso_max")):
+        sel = rows[hours == h]
+        setattr(out, attr, lines[int(sel[pick(_within(m[sel]))])][:26])
     key = hours * 2 + verbose[rows]
-    keys = _distinct(key)
+    first = _first_rows(key)
+    keys = sorted(first)
     counts = np.bincount(np.searchsorted(keys, key), minlength=len(keys))
     for k, count in zip(keys, counts.tolist()):
-        row = int(rows[np.argmax(key == k)])
-        out.iso_counts[(lines[row][:13], "VERBOSE" if k & 1 else "INFO")] = count
+        out.iso_counts[(lines[int(rows[first[k]])][:13], "VERBOSE" if k & 1 else "INFO")] = count
 
 
 def _count_slash(out: Plan, rows: np.ndarray, padded: np.ndarray, starts: np.ndarray,
@@ -243,7 +250,7 @@ def _count_slash(out: Plan, rows: np.ndarray, padded: np.ndarray, starts: np.nda
     secs = (sub[:, 17].astype(np.int64) - 48) * 10 + sub[:, 18] - 48
     within = _within(sub)
     key = (hours * 2 + s_verbose[rows]) * 2 + e2
-    for k in _distinct(key):
+    for k in sorted(_first_rows(key)):
         sel = np.flatnonzero(key == k)
         hour_key = lines[int(rows[sel[0]])][:13]
         epoch, whole = slash_hour(hour_key)

@@ -65,7 +65,7 @@ def check(loop: Loop, lines: list[str], marked: list[int]) -> int:
     iso, slash, ranges = Counter(), Counter(), {}
     stamps: list[str] = []
     covered: list[int] = []
-    for begin, (end, n_iso, n_slash) in sorted(plan.skip.items()):
+    for begin, end, n_iso, n_slash in zip(plan.begin, plan.end, plan.n_iso, plan.n_slash):
         covered += range(begin, end)
         assert 0 < begin < end < len(lines), "never the first or the last record of a block"
         assert starts_record(p, lines[end]) is not None, "the line after a stretch starts a record"
