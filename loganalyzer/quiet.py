@@ -151,10 +151,10 @@ def plan(raw: bytes, lines: list[str], marked: list[int], iso: bool, slash: bool
     hour_num = (m[:, _HOUR_POS].astype(np.int64) - 48) @ _POW10  # YYYYMMDDHH (meaningful on headers)
     for mask, conv in ((n_iso, iso_hour), (n_slash, slash_hour)):
         rows = np.flatnonzero(mask)
-        for h, i in _first_rows(hour_num[rows]).items():
-            v = conv(lines[int(rows[i])][:13])
-            if v is None or v == -1:  # no such date: the loop's exact path says why
-                mask &= hour_num != h
+        bad_hours = [h for h, i in _first_rows(hour_num[rows]).items()
+                     if conv(lines[int(rows[i])][:13]) in (None, -1)]
+        if bad_hours:  # no such date: the loop's exact path says why (one pass, however many)
+            mask &= ~np.isin(hour_num, bad_hours)
 
     first = m[:, 0]
     plain = _PLAIN_FIRST[first]
@@ -252,8 +252,10 @@ def _count_slash(out: Plan, rows: np.ndarray, padded: np.ndarray, starts: np.nda
     secs = (sub[:, 17].astype(np.int64) - 48) * 10 + sub[:, 18] - 48
     within = _within(sub)
     key = (hours * 2 + s_verbose[rows]) * 2 + e2
-    for k in sorted(_first_rows(key)):
-        sel = np.flatnonzero(key == k)
+    order = np.argsort(key, kind="stable")  # the rows of each key together, in line order
+    cuts = np.flatnonzero(np.diff(key[order])) + 1
+    for sel in np.split(order, cuts):  # one group per key: no pass over all rows per key
+        k = int(key[sel[0]])
         hour_key = lines[int(rows[sel[0]])][:13]
         epoch, whole = slash_hour(hour_key)
         level = "VERBOSE" if (k >> 1) & 1 else "INFO"

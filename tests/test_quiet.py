@@ -176,3 +176,22 @@ def test_a_level_at_the_line_end_has_no_word_after_it(after: str) -> None:
     loop = Loop(timezone.utc)
     assert check(loop, lines, []) == 4
     assert {row[2] for row in loop.plan(lines, []).slash_rows} == {"E1", "E2"}
+
+
+def test_a_block_of_distinct_and_impossible_hours() -> None:
+    """Every header in its own hour (a crafted log): each group is counted, impossible dates are
+    left to the loop, and the plan's work grows with the lines, not with lines x hours."""
+    from datetime import datetime  # noqa: PLC0415
+
+    start = datetime(2000, 1, 1)
+    lines = []
+    for i in range(3000):
+        t = start + timedelta(hours=i, minutes=i % 60, seconds=i % 7)
+        lines.append(t.strftime("%Y/%m/%d %H:%M:%S.%f") + (" INFO ExtHandler x" if i % 3 else " VERBOSE [X-1.0] y"))
+        lines.append("2023-02-%02dT%02d:00:00.000000Z INFO ExtHandler ExtHandler no such date" % (29 + i % 2, i % 24))
+        lines.append(t.strftime("%Y-%m-%dT%H:%M:%S.%fZ") + " INFO ExtHandler ExtHandler x")
+    for zone in ZONES:
+        loop = Loop(zone)
+        assert check(loop, lines, []) >= 2000
+        plan = loop.plan(lines, [])
+        assert not any(lines[i].startswith("2023-02-") for i in range(len(lines)) if i not in set(plan.visit))
