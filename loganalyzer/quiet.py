@@ -241,9 +241,8 @@ def _count_slash(out: Plan, rows: np.ndarray, padded: np.ndarray, starts: np.nda
     bracket = np.flatnonzero(has_word & (sub[np.arange(len(rows)), at] == 91)).tolist()
     if bracket:  # "[Handler-1.0]": the loop's own rule, per line (ASCII: bytes are characters)
         eras = []
-        for i in bracket:
-            line = lines[int(rows[i])]
-            s = 35 if line[27] == "V" else 32
+        for row, s in zip(rows[bracket].tolist(), at[bracket].tolist()):
+            line = lines[row]
             sp = line.find(" ", s)
             eras.append(slash_era(line[s:sp] if sp != -1 else line[s:]) == "E2")
         e2[bracket] = eras
