@@ -622,6 +622,7 @@ class _Builder:
         self._scan_zip(zf, "", 0, self.b.name)
 
     def _zipfile(self, f: BinaryIO, label: str) -> zipfile.ZipFile:
+        f = _Positional.wrap(f)
         declared, listing = _zip_declared_entries(f)
         if declared is not None and declared > self.limits.max_listed:
             raise InputError(f"refusing {label}: the zip declares {declared} members "
@@ -1143,6 +1144,56 @@ def _file_type(mode: int) -> str:
     if stat.S_ISDIR(mode):
         return "folder"
     return "special file"
+
+
+class _Positional(io.RawIOBase):
+    """A read-only view of an open file that keeps its position in this process (``os.pread``).
+
+    A zip's members are read through the one file object of the bundle; processes forked to read
+    a big bundle share that file's kernel offset, so a seek in one would move the other's read.
+    """
+
+    def __init__(self, f: BinaryIO, fd: int) -> None:
+        super().__init__()
+        self._f, self._fd, self._pos = f, fd, 0
+
+    @classmethod
+    def wrap(cls, f: BinaryIO) -> BinaryIO:
+        """``f`` itself unless it is a plain file on disk."""
+        if not isinstance(f, (io.BufferedReader, io.FileIO)):
+            return f
+        try:
+            return cls(f, f.fileno())
+        except (OSError, ValueError):  # pragma: no cover - a closed or odd file: read as it is
+            return f
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        if whence == os.SEEK_CUR:
+            offset += self._pos
+        elif whence == os.SEEK_END:
+            offset += os.fstat(self._fd).st_size
+        if offset < 0:
+            raise OSError("negative seek position")
+        self._pos = offset
+        return offset
+
+    def readinto(self, b) -> int:
+        data = os.pread(self._fd, len(b), self._pos)
+        b[:len(data)] = data
+        self._pos += len(data)
+        return len(data)
+
+    def close(self) -> None:  # the bundle closes the file it opened
+        super().close()
 
 
 class _Utf8FlagFix:
