@@ -368,7 +368,7 @@ def _read_one(member, ctx: parsers.ParseContext, collector: _Collector, report: 
         info.status, info.error = "error", str(exc)
 
 
-def _read_parallel(bundle, logs: list, groups: list[list[int]], ctx: parsers.ParseContext,
+def _read_parallel(bundle, logs: list, how: parallel.Plan, ctx: parsers.ParseContext,
                    collector: _Collector, report: Report) -> None:
     """Read ``logs`` in several processes (loganalyzer.parallel), then merge in file order."""
     for kind in {m.kind for m in logs if m.kind in FAST_KINDS}:  # built once, before the fork
@@ -389,7 +389,7 @@ def _read_parallel(bundle, logs: list, groups: list[list[int]], ctx: parsers.Par
                 bundle._seen_problems.discard((p.source, p.message))
         return part.detach(), pctx.problems, sub.inputs[0], new
 
-    results = parallel.run(groups, read)
+    results = parallel.run(how, read)
     for i, member in enumerate(logs):
         if i not in results:  # its worker died: read it here
             results[i] = read(i)
@@ -450,12 +450,12 @@ def analyze(path: str | Path, *, patterns: str | Path | None = None, keep_record
             _read_one(member, ctx, collector, report)
         if relative and logs:  # durations count back from the collection time the data files gave
             collector.since, collector.until = _resolve_window(since, until, ctx.facts)
-        groups = parallel.plan(logs, jobs) if collector.fast else None
-        if groups is None:
+        how = parallel.plan(logs, jobs) if collector.fast else None
+        if how is None:
             for member in logs:
                 _read_one(member, ctx, collector, report)
         else:
-            _read_parallel(bundle, logs, groups, ctx, collector, report)
+            _read_parallel(bundle, logs, how, ctx, collector, report)
         for unknown in getattr(bundle, "unknown", []):
             report.inputs.append(InputFile(path=unknown, kind=None, status="unknown"))
         report.problems.extend(getattr(bundle, "problems", []))

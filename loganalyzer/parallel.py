@@ -3,19 +3,20 @@
 The text logs of a bundle are independent while they are read: each file gets its own collector
 (in a forked worker, or in this process), and the parts are merged in file order, which gives
 what one process reading the files one after the other gives (``_Collector.merge``;
-``tests/test_parallel.py`` compares the two). Files are spread by estimated size, biggest first,
-over ``jobs`` processes (this one included). Small bundles, machines with one core, platforms
-without ``fork`` and worker processes of a batch run read in one process.
+``tests/test_fastpath.py`` compares the two). Files are taken biggest first (estimated size) from
+one shared queue by ``jobs`` processes (this one included), each taking the next when it is free.
+Small bundles, machines with one core, platforms without ``fork`` and worker processes of a batch
+run read in one process.
 """
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 PARALLEL_MIN_BYTES = 24 << 20  # estimated text of a bundle's logs before a second process pays
 GZ_RATIO = 7  # a gzip-rotated log is about this many times bigger than its file
 
-_READ: list[Callable[[int], Any]] = []  # the job of the forked workers (set before they fork)
+_JOB: list = []  # read(i), the order, the shared count of members taken (set before the fork)
 
 
 def cost(member) -> int:
@@ -31,8 +32,15 @@ def cpus() -> int:
         return os.cpu_count() or 1
 
 
-def plan(members: Sequence, jobs: int | None) -> list[list[int]] | None:
-    """Groups of member indexes, one per process, or None to read everything here."""
+class Plan(NamedTuple):
+    """Member indexes, biggest first, and the number of processes (this one included)."""
+
+    order: list[int]
+    processes: int
+
+
+def plan(members: Sequence, jobs: int | None) -> Plan | None:
+    """How to read ``members`` on several processes, or None to read everything here."""
     if jobs == 1 or len(members) < 2:
         return None
     costs = [cost(m) for m in members]
@@ -45,13 +53,7 @@ def plan(members: Sequence, jobs: int | None) -> list[list[int]] | None:
     n = min(jobs or cpus(), len(members), 16)
     if n < 2:
         return None
-    groups: list[list[int]] = [[] for _ in range(n)]
-    loads = [0] * n
-    for i in sorted(range(len(members)), key=lambda i: -costs[i]):
-        j = loads.index(min(loads))
-        groups[j].append(i)
-        loads[j] += costs[i]
-    return [sorted(g) for g in groups if g]
+    return Plan(sorted(range(len(members)), key=lambda i: -costs[i]), n)
 
 
 def _worker_init() -> None:
@@ -60,24 +62,34 @@ def _worker_init() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
-def _work(group: list[int]) -> list[tuple[int, Any]]:
-    read = _READ[0]
-    return [(i, read(i)) for i in group]
+def _work() -> list[tuple[int, Any]]:
+    """Read members until none is left: each process takes the next one when it is free, so a
+    file that takes longer than its size suggests does not leave the other processes idle."""
+    read, order, taken = _JOB
+    done = []
+    while True:
+        with taken.get_lock():
+            k = taken.value
+            taken.value = k + 1
+        if k >= len(order):
+            return done
+        done.append((order[k], read(order[k])))
 
 
-def run(groups: list[list[int]], read: Callable[[int], Any]) -> dict[int, Any]:
-    """``read(i)`` for every index of every group: the first group here, the others in forked
-    workers. A worker that dies leaves its indexes out of the result (the caller reads them)."""
+def run(p: Plan, read: Callable[[int], Any]) -> dict[int, Any]:
+    """``read(i)`` for every index of the plan: here and in ``p.processes - 1`` forked workers.
+    A worker that dies leaves the indexes it took out of the result (the caller reads them)."""
     import multiprocessing as mp  # noqa: PLC0415 - only big bundles use workers
     from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415
 
-    _READ[:] = [read]
+    ctx = mp.get_context("fork")
+    _JOB[:] = [read, p.order, ctx.Value("l", 0)]  # before the fork: the workers share the counter
     results: dict[int, Any] = {}
     try:
-        with ProcessPoolExecutor(max_workers=len(groups) - 1, mp_context=mp.get_context("fork"),
+        with ProcessPoolExecutor(max_workers=p.processes - 1, mp_context=ctx,
                                  initializer=_worker_init) as pool:
-            futures = [pool.submit(_work, g) for g in groups[1:]]
-            for i, r in _work(groups[0]):
+            futures = [pool.submit(_work) for _ in range(p.processes - 1)]
+            for i, r in _work():
                 results[i] = r
             for f in futures:
                 try:
@@ -86,5 +98,5 @@ def run(groups: list[list[int]], read: Callable[[int], Any]) -> dict[int, Any]:
                 except Exception:  # noqa: BLE001 - a broken worker: its files are read here instead
                     pass
     finally:
-        _READ.clear()
+        _JOB.clear()
     return results

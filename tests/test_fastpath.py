@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from datetime import timedelta, timezone
 from functools import partial
 from pathlib import Path
@@ -363,32 +364,46 @@ def test_required_literals(rx: str, expected) -> None:
 # --- parallel reading --------------------------------------------------------------------------------
 
 def _square_or_die(i: int) -> int:
-    if os.getpid() != PARENT[0] and i == 3:
-        os._exit(7)  # a worker that dies hard
+    if os.getpid() != PARENT[0]:
+        if i == 3:
+            os._exit(7)  # a worker that dies hard
+    else:
+        HERE.append(i)
+        time.sleep(0.2)  # the workers take the next members meanwhile
     return i * i
 
 
 PARENT = [os.getpid()]
+HERE: list[int] = []  # members this process read
 
 
 def test_parallel_run_survives_a_dead_worker() -> None:
     PARENT[0] = os.getpid()
-    groups = [[0, 1], [2, 3], [4]]
-    got = parallel.run(groups, _square_or_die)
-    assert got[0] == 0 and got[1] == 1 and got[4] == 16
-    assert 3 not in got  # its worker died: the caller reads it itself
+    HERE.clear()
+    got = parallel.run(parallel.Plan([4, 3, 2, 1, 0], 3), _square_or_die)
+    assert all(got[i] == i * i for i in got)
+    assert HERE and all(i in got for i in HERE)
+    if 3 not in HERE:
+        assert 3 not in got  # its worker died: the caller reads it itself
 
 
-def test_plan_balances_by_size() -> None:
+def test_parallel_run_reads_each_member_once() -> None:
+    got = parallel.run(parallel.Plan(list(range(40)), 3), lambda i: (i, os.getpid()))
+    assert sorted(got) == list(range(40))
+    assert all(v[0] == i for i, v in got.items())
+
+
+def test_plan_orders_biggest_first() -> None:
     class M:
         def __init__(self, path: str, size: int) -> None:
             self.path, self.size = path, size
     members = [M("a.gz", 10 << 20), M("b", 60 << 20), M("c", 5 << 20), M("d.gz", 1 << 20)]
-    groups = parallel.plan(members, 2)
-    assert sorted(i for g in groups for i in g) == [0, 1, 2, 3]
-    assert len(groups) == 2
+    how = parallel.plan(members, 2)
+    assert how.order == [0, 1, 3, 2]  # a.gz: ~70 MB of text, b: 60, d.gz: ~7, c: 5
+    assert how.processes == 2
     assert parallel.plan(members, 1) is None
     assert parallel.plan(members[:1], 4) is None
+    assert parallel.plan(members, 9).processes == 4  # no more processes than files
 
 
 @settings(max_examples=200, deadline=None)
