@@ -62,6 +62,8 @@ class Limits:
     # a tar stream is decompressed whole (also members nobody reads, like a sparse lastlog
     # full of zeros), so its ratio is only judged once this much came out of it
     stream_ratio_floor: int = 256 * MiB
+    # the zip members read, together, are judged once this much of them is read
+    zip_ratio_floor: int = 64 * MiB
     max_depth: int = 3  # archives inside archives
     max_dir_depth: int = 100  # folder levels of a folder bundle (deeper ones are not read)
     max_directory_bytes: int = 64 * MiB  # a zip's central directory (read whole into memory)
@@ -493,14 +495,88 @@ def _size(n: int) -> str:
     return f"{n} bytes"
 
 
+_PAX_GLOBAL_MAX = 64 * 1024  # bytes of global pax headers a tar may set (every member copies them)
+_PAX_CHAIN_MAX = 8  # extended headers in a row before a member (real tars have one or two)
+_LONG_DIGITS = re.compile(rb"[0-9]{64}")
+
+
+def check_pax(buf: bytes) -> None:
+    """Raise ``tarfile.HeaderError`` unless ``buf`` is a well-formed pax header: records
+    ``LEN key=value\n`` that fill it up to NUL padding, no run of 64 digits, at most one
+    ``hdrcharset``. The stdlib's own parsing (Python < 3.11.10) backtracks quadratically on
+    anything else (CVE-2024-6232: a 479-byte tar.gz ran 82 s)."""
+    if _LONG_DIGITS.search(buf) is not None or buf.count(b"hdrcharset=") > 1:
+        raise tarfile.HeaderError("malformed pax header")
+    pos, n = 0, len(buf)
+    while pos < n and buf[pos] != 0:
+        sp = buf.find(b" ", pos, pos + 21)
+        if sp <= pos or not buf[pos:sp].isdigit():
+            raise tarfile.HeaderError("malformed pax header")
+        end = pos + int(buf[pos:sp])
+        if end > n or end <= sp + 2 or buf[end - 1] != 0x0A or buf.find(b"=", sp + 2, end) == -1:
+            raise tarfile.HeaderError("malformed pax header")
+        pos = end
+    if buf.count(0, pos) != n - pos:
+        raise tarfile.HeaderError("malformed pax header (data after its end)")
+
+
+class _Replayed:
+    """A tar stream whose next bytes are ``buf`` (already read), then the stream itself."""
+
+    def __init__(self, buf: bytes, stream) -> None:
+        self._buf, self._at, self._stream = buf, 0, stream
+
+    def read(self, n: int = -1) -> bytes:
+        rest = len(self._buf) - self._at
+        if rest <= 0:
+            return self._stream.read(n)
+        if n is None or n < 0 or n > rest:
+            head = self._buf[self._at:]
+            self._at = len(self._buf)
+            return head + self._stream.read(-1 if n is None or n < 0 else n - rest)
+        self._at += n
+        return self._buf[self._at - n:self._at]
+
+    def tell(self) -> int:
+        return self._stream.tell() - (len(self._buf) - self._at)
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        self._at = len(self._buf)
+        return self._stream.seek(pos, whence)
+
+
 class _SafeTarInfo(tarfile.TarInfo):
-    """Refuses oversized pax / GNU long-name headers (tarfile would read them into memory)."""
+    """Refuses oversized, malformed or piled-up pax / GNU long-name headers (tarfile would read
+    them into memory, parse them in quadratic time or copy global ones into every member)."""
 
     def _proc_member(self, tarfile_):  # type: ignore[override]
         if self.type in (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE,
-                         tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK) and self.size > MiB:
-            raise tarfile.HeaderError(f"oversized extended header ({self.size} bytes)")
+                         tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK):
+            if self.size > MiB:
+                raise tarfile.HeaderError(f"oversized extended header ({self.size} bytes)")
+            chain = getattr(tarfile_, "_la_chain", 0) + 1
+            if chain > _PAX_CHAIN_MAX:
+                raise tarfile.HeaderError(f"more than {_PAX_CHAIN_MAX} extended headers in a row")
+            tarfile_._la_chain = chain
+            try:
+                return super()._proc_member(tarfile_)
+            finally:
+                tarfile_._la_chain = chain - 1
         return super()._proc_member(tarfile_)
+
+    def _proc_pax(self, tarfile_):  # type: ignore[override]
+        stream = tarfile_.fileobj
+        buf = stream.read(self._block(self.size))
+        check_pax(buf)
+        if self.type == tarfile.XGLTYPE:
+            held = sum(len(k) + len(v) for k, v in tarfile_.pax_headers.items())
+            if held + len(buf) > _PAX_GLOBAL_MAX:
+                raise tarfile.HeaderError(f"global pax headers over {_PAX_GLOBAL_MAX // 1024} KiB")
+        tarfile_.fileobj = _Replayed(buf, stream)
+        try:
+            return super()._proc_pax(tarfile_)
+        finally:
+            tarfile_.fileobj = stream
 
 
 class _StopScan(Exception):
@@ -524,6 +600,8 @@ class _Builder:
         self.index: dict[str, int] = {}  # path -> position in members
         self.spools = 0
         self.in_memory = 0  # bytes of spools kept in memory
+        self.zip_expanded = self.zip_packed = 0  # sizes of the zip members read, unpacked / packed
+        self.zip_ratio_hit = False
         self.sniff_unknown = True
 
     # ---- entry point
@@ -667,6 +745,10 @@ class _Builder:
 
     def _zip_member(self, zf: zipfile.ZipFile, info: zipfile.ZipInfo, prefix: str,
                     depth: int, label: str) -> None:
+        if "\x00" in getattr(info, "orig_filename", ""):  # zipfile cuts the name there
+            self._refuse(label, prefix + info.filename, "its name holds a NUL byte (it would pass "
+                         "for another file)", "warning")
+            return
         rel = self._safe_name(info.filename, label)
         if rel is None:
             return
@@ -694,6 +776,18 @@ class _Builder:
             self._refuse(label, path, f"compression ratio {size // max(csize, 1)}:1 exceeds the "
                          f"limit of {self.limits.max_ratio:g}:1 (zip bomb?)", "error")
             return
+        # many members each just under the floor: the ratio of all the members read so far
+        expanded, packed = self.zip_expanded + size, self.zip_packed + max(csize, 1)
+        if expanded > self.limits.zip_ratio_floor and expanded > self.limits.max_ratio * packed:
+            self.b.partial = True
+            if not self.zip_ratio_hit:
+                self.zip_ratio_hit = True
+                self._refuse(label, path, f"the members read so far expand to over "
+                             f"{self.limits.max_ratio:g} times their packed size (zip bomb?): this "
+                             "and further such members are not read (bundle is partial)", "error")
+            self.b.unknown.append(path)
+            return
+        self.zip_expanded, self.zip_packed = expanded, packed
         if nested:
             if depth + 1 > self.limits.max_depth:
                 self._too_deep(path)
@@ -1037,8 +1131,10 @@ class _Builder:
             member.truncated = True
             self.b._problem(path, f"is {_size(size)}: only the first "
                             f"{_size(self.limits.max_member_bytes)} are read")
-        if path in self.index:
-            self.b._problem(path, "appears twice in the archive; the later copy is used", "info")
+        if path in self.index:  # a second copy can only hide the first: say so loudly
+            self.b.partial = True
+            self.b._problem(path, "appears twice in the archive; the later copy is used, the "
+                            "earlier one is not read (bundle is partial)", "warning")
             self.b.members[self.index[path]] = member
         else:
             self.index[path] = len(self.b.members)

@@ -597,6 +597,152 @@ def test_oversized_pax_header(sandbox):
         assert "oversized" in messages(b)
 
 
+def _raw_pax_tar(path: Path, pax: bytes, kind: bytes = b"x", then=(("b/var/log/waagent.log", WAAGENT),)) -> Path:
+    """A tar whose first member is an extended header with the raw record bytes ``pax``."""
+    def block(ti: tarfile.TarInfo, data: bytes) -> bytes:
+        return ti.tobuf(tarfile.USTAR_FORMAT) + data + b"\0" * (-len(data) % 512)
+    head = tarfile.TarInfo("././@PaxHeader")
+    head.type, head.size = kind, len(pax)
+    out = block(head, pax)
+    for name, data in then:
+        ti = tarfile.TarInfo(name)
+        ti.size = len(data)
+        out += block(ti, data)
+    path.write_bytes(gzip.compress(out + b"\0" * 1024))
+    return path
+
+
+def test_pax_shapes_that_backtrack_are_refused_at_once(sandbox):
+    """CVE-2024-6232: tarfile of Python < 3.11.10 parses these in quadratic time (200,000 digits:
+    82 s; 1 MiB: about half an hour). check_pax refuses them before tarfile sees them."""
+    work, private = sandbox
+    for i, pax in enumerate([b"1" * 1_000_000, b"1 hdrcharset=" * 60_000 + b"\n",
+                             b"20 comment=" + b"9" * 8 + b"\n" + b"1" * 500_000]):
+        t = _raw_pax_tar(work / f"redos{i}.tar.gz", pax)
+        started = time.process_time()
+        with pytest.raises(InputError, match="malformed pax header"):
+            open_bundle(t, tmp_dir=private)
+        assert time.process_time() - started < 30  # a regression hangs for minutes, not seconds
+
+
+@pytest.mark.parametrize("pax", [b"", b"20 comment=hello123\n", b"9 path=x\n" + b"\0" * 3,
+                                 b"30 mtime=1700000000.123456789\n", b"21 hdrcharset=BINARY\n"])
+def test_check_pax_accepts_well_formed_headers(pax: bytes):
+    ingest.check_pax(pax)
+
+
+@pytest.mark.parametrize("pax", [b"5 a=b\n", b"x path=y\n", b"99 path=y\n", b"8 pathy\n\n",
+                                 b"9 path=x\nJUNK", b"1" * 64, b"21 hdrcharset=BINARY\n" * 2])
+def test_check_pax_refuses_malformed_headers(pax: bytes):
+    with pytest.raises(tarfile.HeaderError):
+        ingest.check_pax(pax)
+
+
+def test_pax_tar_written_by_python_reads(sandbox):
+    """Long and non-ASCII names, per-member and global pax headers: read as before."""
+    work, private = sandbox
+    t = work / "pax.tar.gz"
+    long_dir = "b/var/log/azure/" + "x" * 150 + "/"
+    with tarfile.open(t, "w:gz", format=tarfile.PAX_FORMAT, pax_headers={"comment": "bundle"}) as tf:
+        for name, data in [("b/var/log/waagent.log", WAAGENT), (long_dir + "handler.log", SYSLOG),
+                           ("b/var/log/azure/Ünïcode/extension.log", SYSLOG)]:
+            ti, stream = _entry(name, data)
+            ti.pax_headers = {"comment": "ok"}
+            tf.addfile(ti, stream)
+    with safe_open(t, private) as b:
+        assert sorted(m.path for m in b.members) == sorted(
+            ["b/var/log/waagent.log", long_dir + "handler.log", "b/var/log/azure/Ünïcode/extension.log"])
+        assert read_all(b)["b/var/log/waagent.log"] == WAAGENT
+
+
+def _pax_record(key: bytes, value: bytes) -> bytes:
+    body = b" " + key + b"=" + value + b"\n"
+    n = len(body) + 1
+    while len(b"%d" % n) + len(body) != n:
+        n += 1
+    return b"%d" % n + body
+
+
+def test_global_pax_headers_pile_up_no_further(sandbox):
+    """Every member copies the global pax headers: 400 of 1 MiB took 427 MB; over 64 KiB in all
+    the rest of the tar is not read (partial) and memory stays flat."""
+    work, private = sandbox
+    entries = []
+    for i in range(200):
+        entries.append(("b/var/log/waagent.log" if i == 0 else f"b/var/log/azure/X/f{i}.log", WAAGENT))
+    raw = b""
+    for i, (name, data) in enumerate(entries):
+        head = tarfile.TarInfo("pax_global_header")
+        head.type = tarfile.XGLTYPE
+        rec = _pax_record(b"key%d" % i, b"v" * 1000)
+        head.size = len(rec)
+        raw += head.tobuf(tarfile.USTAR_FORMAT) + rec + b"\0" * (-len(rec) % 512)
+        ti = tarfile.TarInfo(name)
+        ti.size = len(data)
+        raw += ti.tobuf(tarfile.USTAR_FORMAT) + data + b"\0" * (-len(data) % 512)
+    t = work / "glob.tar.gz"
+    t.write_bytes(gzip.compress(raw + b"\0" * 1024))
+    with safe_open(t, private) as b:
+        assert 0 < len(b.members) < 200 and b.partial
+        assert "global pax headers over 64 KiB" in messages(b)
+
+
+def test_extended_headers_in_a_row_are_capped(sandbox):
+    work, private = sandbox
+    raw = b""
+    for i in range(50):  # 50 long-name headers in a row, then one member
+        head = tarfile.TarInfo("././@LongLink")
+        head.type, name = tarfile.GNUTYPE_LONGNAME, b"b/var/log/waagent.log\0"
+        head.size = len(name)
+        raw += head.tobuf(tarfile.GNU_FORMAT) + name + b"\0" * (-len(name) % 512)
+    ti = tarfile.TarInfo("x")
+    ti.size = len(WAAGENT)
+    raw += ti.tobuf(tarfile.USTAR_FORMAT) + WAAGENT + b"\0" * (-len(WAAGENT) % 512)
+    t = work / "chain.tar.gz"
+    t.write_bytes(gzip.compress(raw + b"\0" * 1024))
+    with pytest.raises(InputError, match="extended headers in a row"):
+        open_bundle(t, tmp_dir=private)
+
+
+def test_zip_member_with_a_nul_in_its_name_is_refused(sandbox):
+    """zipfile cuts a name at NUL: 'extension.log<NUL>.bak' would pass for the real log."""
+    work, private = sandbox
+    z = make_zip(work / "nul.zip", {"var/log/waagent.log": WAAGENT, "var/log/syslog_X.bak": SYSLOG})
+    z.write_bytes(z.read_bytes().replace(b"syslog_X.bak", b"syslog\x00X.bak"))
+    with safe_open(z, private) as b:
+        assert [m.path for m in b.members] == ["var/log/waagent.log"]
+        assert "NUL byte" in messages(b)
+
+
+def test_a_second_copy_of_a_member_is_flagged(sandbox):
+    """Two members of one name: the later is read, and the bundle says it is partial (warning)."""
+    work, private = sandbox
+    z = work / "dup.zip"
+    import zipfile
+    with zipfile.ZipFile(z, "w") as zf:
+        zf.writestr("var/log/waagent.log", WAAGENT)
+        zf.writestr("var/log/waagent.log", b"2024-03-02T08:00:01.000000Z INFO Daemon other\n")
+    with safe_open(z, private) as b:
+        assert read_all(b)["var/log/waagent.log"].endswith(b"other\n")
+        assert b.partial
+        assert [p.severity for p in b.problems if "appears twice" in p.message] == ["warning"]
+
+
+def test_many_members_just_under_the_ratio_floor(sandbox):
+    """Each member 1 MiB at ~1000:1 (the per-member check starts above 1 MiB): the members read
+    are judged together once 4 MiB (here) of them are read."""
+    work, private = sandbox
+    line = b"2024-03-02T08:00:02.000002Z ERROR ExtHandler ExtHandler Something failed\n"
+    data = (line * ((1 << 20) // len(line) + 1))[:1 << 20]
+    z = make_zip(work / "many.zip", {f"var/log/waagent.log.{i}": data for i in range(12)})
+    with safe_open(z, private, Limits(zip_ratio_floor=4 << 20)) as b:
+        assert 3 <= len(b.members) <= 5 and b.partial
+        assert "expand to over 250 times" in messages(b)
+    ok = make_zip(work / "ok.zip", {f"var/log/waagent.log.{i}": os.urandom(1 << 19) for i in range(12)})
+    with safe_open(ok, private, Limits(zip_ratio_floor=1 << 20)) as b:
+        assert len(b.members) == 12 and not b.partial
+
+
 def test_total_size_limit(sandbox):
     work, private = sandbox
     z = make_zip(work / "logs.zip", {f"var/log/azure/X/f{i}.log": b"x" * 1000 for i in range(5)})
