@@ -20,7 +20,7 @@ from datetime import datetime
 import regex
 
 from .model import Evidence, Record, Template
-from .redact import redact
+from .redact import scrub
 
 _MASKS = [
     (regex.compile(r"https?://\S+"), "<url>"),
@@ -42,20 +42,63 @@ def mask(text: str) -> str:
     return line
 
 
-def prepare(record: Record) -> tuple:
-    """The order-independent part of adding a record: its masked tokens and redacted example."""
+_TOKENS: dict[str, tuple[str, ...]] = {}  # first line -> its tokens (logs repeat their errors)
+
+
+def tokens_of(message: str) -> tuple[str, ...]:
+    """The masked tokens of a message's first line (remembered: the same object for the same line)."""
+    line = message.split("\n", 1)[0][:2000]
+    tokens = _TOKENS.get(line)
+    if tokens is None:
+        if len(_TOKENS) >= 20_000:
+            _TOKENS.clear()
+        tokens = _TOKENS[line] = tuple(mask(line).split()[:MAX_TOKENS])
+    return tokens
+
+
+def example_of(record: Record) -> Evidence:
+    """The record as a group's example: its first line, redacted."""
     text = record.raw or record.message
-    return (mask(record.message).split()[:MAX_TOKENS], record.level,
-            Evidence(record.source, record.line, redact(text.split("\n", 1)[0][:400]), record.ts),
-            record.ts)
+    return Evidence(record.source, record.line, scrub(text.split("\n", 1)[0][:400]), record.ts)
+
+
+def prepare(record: Record, example: bool = True) -> list:
+    """The order-independent part of adding a record: ``[tokens, level, example, first time, last
+    time, count]`` (``example`` False: None, for tokens that were seen before - they never start a
+    group, see :meth:`ResidueMiner.absorb`)."""
+    return [tokens_of(record.message), record.level, example_of(record) if example else None,
+            record.ts, record.ts, 1]
 
 
 class Recorder(list):
     """Stands in for a :class:`ResidueMiner` in a worker process: keeps prepared records, in
-    order, for the miner of the main process (which groups them as if it had read them)."""
+    order, for the miner of the main process (which groups them as if it had read them). A run
+    of records with the same tokens is kept as one entry with its count and time range."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._seen: set[tuple[str, ...]] = set()
 
     def add(self, record: Record) -> None:
-        self.append(prepare(record))
+        tokens = tokens_of(record.message)
+        if self and self[-1][0] == tokens:
+            _widen(self[-1], record.ts)
+            self[-1][5] += 1
+            return
+        self.append(prepare(record, tokens not in self._seen))
+        if len(self._seen) < 200_000:
+            self._seen.add(tokens)
+
+    def __reduce__(self):  # pickled as a plain list (the worker's result)
+        return (list, (list(self),))
+
+
+def _widen(entry: list, ts: datetime | None) -> None:
+    if ts is not None:
+        if entry[3] is None or ts < entry[3]:
+            entry[3] = ts
+        if entry[4] is None or ts > entry[4]:
+            entry[4] = ts
 
 
 @dataclass
@@ -116,20 +159,32 @@ class ResidueMiner:
     _groups: dict[int, _Bucket] = field(default_factory=dict)
     dropped: int = 0
     _n: int = 0  # groups in all buckets
+    _last: tuple | None = None  # (tokens, group or None: dropped) of the record absorbed last
+    _seen: set = field(default_factory=set)  # tokens absorbed so far (bounded)
 
     def add(self, record: Record) -> None:
-        self.absorb(prepare(record))
+        tokens = tokens_of(record.message)
+        last = self._last
+        if last is not None and last[0] == tokens:  # the same tokens again: the same group
+            self._count(last[1], 1, record.ts, record.ts)
+            return
+        self.absorb(prepare(record, tokens not in self._seen))
 
     def add_text(self, message: str) -> None:
-        self.absorb((mask(message).split()[:MAX_TOKENS], None, Evidence("-", None, message[:400]), None))
+        self.absorb([tokens_of(message), None, Evidence("-", None, message[:400]), None, None, 1])
 
-    def absorb(self, prepared: tuple) -> None:
+    def absorb(self, prepared) -> None:
         """Group one record made ready by :func:`prepare` (the order of records matters).
 
         The record joins the group of its token count that shares most tokens with it (a ``<*>``
         shares any; the first such group on a tie) when they share at least ``threshold`` of them;
-        else it starts a group, unless there are ``max_groups`` already."""
-        tokens, level, example, ts = prepared
+        else it starts a group, unless there are ``max_groups`` already. A record whose tokens
+        were seen before never starts a group (the group that took them shares all of them from
+        then on, and the number of groups only grows), so it needs no example; a run of the same
+        tokens goes where its first record goes (nothing changes in between).
+        """
+        tokens, level, example, first, last, n = prepared
+        self._last = None
         if not tokens:
             return
         bucket = self._groups.get(len(tokens))
@@ -138,7 +193,8 @@ class ResidueMiner:
         k, same = bucket.best(tokens)
         if k < 0 or same / len(tokens) < self.threshold:
             if self._n >= self.max_groups:
-                self.dropped += 1
+                self.dropped += n
+                self._last = (tokens, None)
                 return
             best = _Group(tokens=list(tokens), example=example, level=level)
             bucket.add(best)
@@ -146,10 +202,20 @@ class ResidueMiner:
         else:
             bucket.merge(k, tokens)
             best = bucket.groups[k]
-        best.count += 1
-        if ts is not None:
-            best.first = ts if best.first is None or ts < best.first else best.first
-            best.last = ts if best.last is None or ts > best.last else best.last
+        if len(self._seen) < 200_000:
+            self._seen.add(tuple(tokens))
+        self._last = (tokens, best)
+        self._count(best, n, first, last)
+
+    def _count(self, group: _Group | None, n: int, first: datetime | None, last: datetime | None) -> None:
+        if group is None:
+            self.dropped += n
+            return
+        group.count += n
+        if first is not None:
+            group.first = first if group.first is None or first < group.first else group.first
+        if last is not None:
+            group.last = last if group.last is None or last > group.last else group.last
 
     def templates(self, limit: int | None = None) -> list[Template]:
         groups = [g for b in self._groups.values() for g in b.groups]

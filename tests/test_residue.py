@@ -61,7 +61,45 @@ def test_indexed_miner_equals_comparing_every_group(token_lists, threshold, max_
     records = [(tokens, Evidence("f", i, " ".join(tokens))) for i, tokens in enumerate(token_lists)]
     miner = ResidueMiner(threshold=threshold, max_groups=max_groups)
     for tokens, example in records:
-        miner.absorb((list(tokens), "ERROR", example, None))
+        miner.absorb([tuple(tokens), "ERROR", example, None, None, 1])
     got = sorted((t.template, t.count, t.example) for t in miner.templates())
     assert got == reference_templates(records, threshold, max_groups)
 
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(["a", "b", "c", "x"]), min_size=1, max_size=4), max_size=150),
+       st.sampled_from([0.3, 0.6, 0.9]), st.integers(1, 12), st.integers(1, 4))
+def test_recorded_runs_group_like_the_miner(token_lists, threshold, max_groups, split):
+    """Records of a worker (runs folded, no example for tokens seen before) absorbed in order
+    give the templates, counts, examples and times the miner gives reading them itself."""
+    from datetime import datetime, timedelta, timezone
+
+    from loganalyzer.model import Record
+    from loganalyzer.residue import Recorder
+
+    t0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    records = [Record("f", i + 1, t0 + timedelta(seconds=(i * 7919) % 101), "ERROR", " ".join(tokens),
+                      "waagent_log") for i, tokens in enumerate(token_lists)]
+    direct = ResidueMiner(threshold=threshold, max_groups=max_groups)
+    for r in records:
+        direct.add(r)
+    merged = ResidueMiner(threshold=threshold, max_groups=max_groups)
+    cut = len(records) * split // 5
+    for part in (records[:cut], records[cut:]):  # two files read by workers
+        rec = Recorder()
+        for r in part:
+            rec.add(r)
+        for entry in rec:
+            merged.absorb(entry)
+    key = lambda m: sorted((t.template, t.count, t.example, t.level, t.first_seen, t.last_seen) for t in m.templates())
+    assert key(merged) == key(direct)
+    assert merged.dropped == direct.dropped
+    ref = reference_templates([(tuple(tokens), example_of_record(r)) for tokens, r in zip(token_lists, records)],
+                              threshold, max_groups)
+    assert sorted((t, c) for t, c, _ in ref) == sorted((t.template, t.count) for t in direct.templates())
+
+
+def example_of_record(record):
+    from loganalyzer.residue import example_of
+    return example_of(record)
