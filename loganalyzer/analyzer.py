@@ -33,6 +33,7 @@ FACT_PATTERNS = {
     "start.exthandler": "agent_goal_state_version",
 }
 TIMELINE_BUCKET = 3600  # seconds
+_EPOCH_DAY = 719163  # date(1970, 1, 1).toordinal()
 _NO_GROUPS: dict[str, str] = {}  # shared, never mutated
 
 _cache: dict[str, Any] = {}
@@ -117,7 +118,8 @@ class _Collector:
                 self.last = ts
             if kind in AGENT_KINDS and (self.last_agent is None or ts > self.last_agent):
                 self.last_agent = ts
-            bucket = int(ts.timestamp()) // TIMELINE_BUCKET * TIMELINE_BUCKET
+            # whole hours in integers (a float timestamp() of 9999-12-31T23:59:59.999999 rounds to year 10000)
+            bucket = (ts.toordinal() - _EPOCH_DAY) * 86400 + ts.hour * 3600
             self.timeline[(kind, level or "-", bucket)] += 1
         return n
 
@@ -460,6 +462,8 @@ def analyze(path: str | Path, *, patterns: str | Path | None = None, keep_record
             report.inputs.append(InputFile(path=unknown, kind=None, status="unknown"))
         report.problems.extend(getattr(bundle, "problems", []))
         report.problems.extend(ctx.problems)
+        report.partial_reasons = _partial_reasons(bundle, report)
+        report.partial = bool(getattr(bundle, "partial", False) or report.partial_reasons)
         zone = getattr(ctx.tz, "key", None) or str(ctx.tz)
         for source, n in sorted(collector.tz_guess.items()):
             report.problems.append(ParseProblem(
@@ -492,6 +496,21 @@ def analyze(path: str | Path, *, patterns: str | Path | None = None, keep_record
     return report
 
 
+def _partial_reasons(bundle, report: Report, limit: int = 20) -> list[str]:
+    """Why the report may miss something: members the bundle did not read (errors of the ingest
+    step), inputs cut short or unreadable. One line each, at most ``limit`` (then a count)."""
+    reasons = [f"{p.source}: {p.message}" for p in getattr(bundle, "problems", [])
+               if p.severity in ("error", "warning") and ("partial" in p.message or p.severity == "error")]
+    for info in report.inputs:
+        if info.status == "error":
+            reasons.append(f"{info.path}: not read ({info.error or 'error'})")
+        elif info.truncated and not info.path.rsplit("/", 1)[-1].startswith("truncated_"):
+            reasons.append(f"{info.path}: read only in part")
+    if len(reasons) > limit:
+        reasons[limit:] = [f"... and {len(reasons) - limit} more"]
+    return reasons
+
+
 def _resolve_window(since, until, facts: Facts) -> tuple[datetime | None, datetime | None]:
     out = []
     for value in (since, until):
@@ -499,7 +518,10 @@ def _resolve_window(since, until, facts: Facts) -> tuple[datetime | None, dateti
             if facts.collection_time is None:
                 raise InputError("a relative --since/--until needs the bundle's collection time "
                                  "(results.txt); give an absolute UTC time instead")
-            value = facts.collection_time - value
+            try:
+                value = facts.collection_time - value
+            except OverflowError:  # further back than year 1: before every record
+                value = datetime.min.replace(tzinfo=timezone.utc)
         out.append(value)
     return out[0], out[1]
 

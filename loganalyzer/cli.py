@@ -57,6 +57,8 @@ def _parse_time(value: Optional[str]):
     from .rules import parse_duration
     try:
         return parse_duration(value)
+    except OverflowError:
+        raise UserError(f"duration too long: {value!r}") from None
     except ValueError:
         pass
     try:

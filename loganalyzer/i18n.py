@@ -32,6 +32,8 @@ STRINGS: dict[str, dict[str, str]] = {
     "label.agent_status": {"en": "status {status}", "de": "Zustand {status}"},
     "label.os": {"en": "Operating system", "de": "Betriebssystem"},
     "label.hostname": {"en": "Host name", "de": "Hostname"},
+    "label.partial": {"en": "Read in part", "de": "Nur teilweise gelesen"},
+    "partial.more": {"en": "{n} more", "de": "{n} weitere"},
     "label.python": {"en": "Python", "de": "Python"},
     "label.endpoint": {"en": "WireServer endpoint", "de": "WireServer-Endpunkt"},
     "label.leases": {"en": "DHCP leases", "de": "DHCP-Leases"},

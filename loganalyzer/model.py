@@ -296,6 +296,8 @@ class Report:
     timeline: list[dict[str, Any]] = field(default_factory=list)  # counts per source/level/bucket
     schema_version: str = SCHEMA_VERSION
     generated_at: datetime | None = None
+    partial: bool = False  # part of the bundle was not read (a limit, corruption, a refused member)
+    partial_reasons: list[str] = field(default_factory=list)  # one line each: "<file>: <why>"
     tool_version: str = ""
     patterns_version: str = ""
 

@@ -127,3 +127,16 @@ def test_goal_state_timeouts_are_an_unreachable_wireserver_not_an_http_error(tmp
                            "state: [ProtocolError] [ResourceGoneError] [HTTP Failed] [410: Gone] b'<Error/>'\n"
                            for m in range(10)))
     assert loganalyzer.analyze(log).findings[0].cause == "goal-state-http-error"
+
+
+def test_report_says_when_the_bundle_was_read_in_part(tmp_path) -> None:
+    """Members refused by the ingest step (overlapping entries of a zip bomb) make the report
+    partial, with the reason; a whole sample is not partial."""
+    try:
+        from .hostile_archives import WAAGENT, overlapping_zip
+    except ImportError:
+        from hostile_archives import WAAGENT, overlapping_zip
+    z = overlapping_zip(tmp_path / "zbsm.zip", "var/log/waagent.log", WAAGENT * 100, copies=5)
+    report = loganalyzer.analyze(z)
+    assert report.partial and any("overlapping" in r for r in report.partial_reasons)
+    assert not loganalyzer.analyze(SAMPLES / "healthy").partial

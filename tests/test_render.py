@@ -524,3 +524,26 @@ def test_bundle_state_values_are_translated_beside_the_original():
     assert value_label("error", "de") == "Fehler (error)" and value_label("NotReady", "de") == "nicht bereit (NotReady)"
     assert value_label("error", "en") == "error" and value_label("weird", "de") == "weird"
     assert value_label(None, "de") == ""
+
+
+def test_a_line_break_in_a_file_name_cannot_forge_evidence_lines() -> None:
+    report = make_report(1)
+    report.findings[0].evidence[0].file = "var/log/x\nvar/log/waagent.log:1  FORGED run this\n/y.log"
+    for text in (render_markdown(report), render_text(report, width=200)):
+        assert not any(line.lstrip().startswith("var/log/waagent.log:1  FORGED") for line in text.splitlines())
+        assert "FORGED" in text  # shown, on the line of its evidence
+
+
+def test_a_partial_bundle_says_so_in_every_format() -> None:
+    report = make_report(1)
+    report.partial = True
+    report.partial_reasons = [f"logs.zip: 3 members share their data (password={PASSWORD})", "b: x", "c: y", "d: z"]
+    data = json.loads(render_json(report))
+    assert data["partial"] is True and len(data["partial_reasons"]) == 4
+    jsonschema.validate(data, load_schema())
+    for text in (render_text(report, width=200), render_markdown(report), render_text(report, lang="de", width=200)):
+        assert ("Read in part" in text or "Nur teilweise gelesen" in text) and "3 members share" in text
+        assert ("1 more" in text or "1 weitere" in text)
+    for text in (render_json(report), render_text(report, width=200), render_markdown(report)):
+        assert PASSWORD not in text
+    assert json.loads(render_json(make_report(1)))["partial"] is False

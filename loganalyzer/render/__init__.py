@@ -92,5 +92,6 @@ def printable(obj: Any) -> Any:
 
 
 def where(file: str | None, line: int | None) -> str:
-    """``var/log/waagent.log:12``."""
-    return f"{file or '?'}:{line}" if line else str(file or "?")
+    """``var/log/waagent.log:12`` (a line break in a member's name cannot start a line of its own)."""
+    name = one_line(file, 400) if file else "?"
+    return f"{name}:{line}" if line else name

@@ -255,6 +255,8 @@ def report_to_dict(report: Report, lang: str = "en", show_all: bool = False,
         "unexplained": unexplained,
         "not_evaluable": listed(report.not_evaluable),
         "timings": timings,
+        "partial": bool(getattr(report, "partial", False)),
+        "partial_reasons": [redact(str(r)) for r in getattr(report, "partial_reasons", None) or []],
     }
 
 

@@ -177,6 +177,10 @@ def header_rows(data: dict, lang: str) -> list[tuple[str, str]]:
     facts = data.get("facts") or {}
     unknown = t("label.unknown", lang)
     rows: list[tuple[str, str]] = [(t("label.bundle", lang), data.get("bundle") or unknown)]
+    if data.get("partial"):
+        reasons = [str(r) for r in data.get("partial_reasons") or []]
+        text = "; ".join(reasons[:3]) + (f"; {t('partial.more', lang, n=len(reasons) - 3)}" if len(reasons) > 3 else "")
+        rows.append((t("label.partial", lang), text or t("label.unknown", lang)))
     ct = facts.get("collection_time")
     if ct:
         src = facts.get("collection_time_source")
