@@ -32,10 +32,18 @@ bundles.parquet / bundles.csv, one row per input, always:
     likely cause), top_severity cat ordered (worst severity of the findings), causes string
     (comma list, most likely first), finding_count Int64, patterns_version string,
     extensions string (comma list of the extension handlers the bundle knows),
+    partial bool (the bundle or one of its files was read only in part: a limit, a zip bomb, an
+    unreadable member; its findings may be incomplete), note string (why it is partial),
     analyzed_at datetime64[ns, UTC]
 findings.parquet / findings.csv, one row per finding of an ``ok`` bundle:
     bundle string, cause cat, severity cat ordered, confidence float64, count Int64,
     first_seen / last_seen datetime64[ns, UTC], extension string (extensions the evidence names)
+
+Times outside what ``datetime64[ns]`` holds (before 1677 or after 2262, e.g. a clock stamped
+year 9999) are missing (NaT) in the tables; the JSON report keeps them. Anything in one bundle's
+report that cannot become table rows makes that bundle an ``error`` row; the batch goes on.
+In the CSV files every text cell that starts with = + - @ TAB or CR gets a leading ``'`` (a
+spreadsheet would run it as a formula); the DataFrames and parquet files keep the true text.
 reports/<bundle>.json
     the bundle's JSON report (:func:`loganalyzer.render.json_out.render_json`)
 state.jsonl
@@ -76,6 +84,7 @@ from .model import SEVERITIES, iso
 
 STATUSES = ("ok", "error", "timeout", "duplicate")
 STATE_FILE = "state.jsonl"
+ROW_SCHEMA = 2  # rows stored in state.jsonl by an older layout are analysed again, never reused
 MARKERS = ("var", "results.txt", "waagent.log")
 LIST_SUFFIXES = (".txt", ".lst", ".list", ".paths")
 MAX_LIST_BYTES = 4 * 1024 * 1024
@@ -89,7 +98,7 @@ BUNDLE_COLUMNS = {"bundle": "string", "path": "string", "content_hash": "string"
                   "error": "string", "seconds": "float64", "agent_version": "string", "os": "string",
                   "top_cause": "string", "top_severity": "category", "causes": "string",
                   "finding_count": "Int64", "patterns_version": "string", "extensions": "string",
-                  "analyzed_at": "datetime64[ns, UTC]"}
+                  "partial": "bool", "note": "string", "analyzed_at": "datetime64[ns, UTC]"}
 FINDING_COLUMNS = {"bundle": "string", "cause": "category", "severity": "category", "confidence": "float64",
                    "count": "Int64", "first_seen": "datetime64[ns, UTC]", "last_seen": "datetime64[ns, UTC]",
                    "extension": "string"}
@@ -384,9 +393,39 @@ def _report_json(report) -> str:
     return json.dumps(data, indent=2, ensure_ascii=False, default=str)
 
 
+def partial_of(report) -> tuple[bool, list[str]]:
+    """Whether the report was drawn from a bundle read only in part, and why.
+
+    ``Report.partial`` / ``partial_reasons`` when the report has them; a report without them
+    (older model) is partial when an input was truncated or a problem says "(bundle is partial)".
+    """
+    given = getattr(report, "partial_reasons", None) or []
+    reasons = [_one_line(r, 300) for r in ([given] if isinstance(given, str) else given) if r]
+    partial = bool(getattr(report, "partial", False))
+    if not hasattr(report, "partial"):
+        for p in getattr(report, "problems", None) or []:
+            msg = str(getattr(p, "message", "") or "")
+            if "bundle is partial" in msg:
+                partial = True
+                reasons.append(_one_line(f"{getattr(p, 'source', '')}: {msg}".strip(": "), 300))
+        for i in getattr(report, "inputs", None) or []:
+            if getattr(i, "truncated", False):
+                partial = True
+                reasons.append(f"{getattr(i, 'path', '?')}: read only in part")
+    return partial, list(dict.fromkeys(reasons))
+
+
+def _partial_note(reasons: Sequence[str], limit: int = 3) -> str:
+    if not reasons:
+        return "bundle read only in part; findings may be incomplete"
+    more = f" (+{len(reasons) - limit} more)" if len(reasons) > limit else ""
+    return _one_line("bundle read only in part: " + "; ".join(reasons[:limit]) + more)
+
+
 def summarise(report, seconds: float | None = None) -> dict[str, Any]:
     """The bundle-row fields, finding rows and JSON text of one report (picklable, small)."""
     facts = report.facts
+    partial, reasons = partial_of(report)
     findings = list(report.findings)
     worst = max((f.severity for f in findings), key=lambda s: SEVERITIES.index(s) if s in SEVERITIES else 0,
                 default=None)
@@ -407,7 +446,9 @@ def summarise(report, seconds: float | None = None) -> dict[str, Any]:
         "causes": ",".join(dict.fromkeys(f.cause for f in findings)) or None,
         "finding_count": len(findings),
         "patterns_version": report.patterns_version or None,
-        "extensions": ",".join(sorted(facts.extensions)) or None,
+        "extensions": ",".join(sorted(map(str, facts.extensions))) or None,
+        "partial": partial,
+        "note": _partial_note(reasons) if partial else None,
         "findings": rows,
         "json": _report_json(report),
     }
@@ -902,7 +943,8 @@ class State:
         self._fh = None
 
     def compact(self) -> None:
-        data = "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in self.entries.values())
+        data = "".join(json.dumps(e) + "\n" for e in self.entries.values())  # ASCII: a path's lone
+        # surrogates (undecodable names) are \u escapes that read back as the same key
         _atomic_write(self.path, data.encode("utf-8"))
 
     def by_hash(self, content_hash: str, patterns_version: str | None) -> list[dict]:
@@ -913,7 +955,7 @@ class State:
         if self._fh is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._fh = open(self.path, "a", encoding="utf-8")
-        self._fh.write(json.dumps(entry, ensure_ascii=False) + "\n")
+        self._fh.write(json.dumps(entry) + "\n")
         self._fh.flush()
         os.fsync(self._fh.fileno())
         self.entries[entry["key"]] = entry
@@ -926,7 +968,82 @@ class State:
 
 def _reusable(entry: dict) -> bool:
     row = entry["row"]
-    return row.get("status") == "ok" or row.get("error_kind") == "input"
+    return row.get("row_schema") == ROW_SCHEMA and (row.get("status") == "ok" or row.get("error_kind") == "input")
+
+
+_ROW_EXTRA = ("error_kind", "row_schema")  # kept in state.jsonl beside the table columns
+
+
+def _seconds_of(result: Any) -> float | None:
+    try:
+        value = result.get("seconds")
+        return None if value is None else float(value)
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def _utf8(text: str) -> bytes:
+    """JSON text as UTF-8; a lone surrogate (an undecodable file name) becomes its JSON escape."""
+    return text.encode("utf-8", "backslashreplace") if isinstance(text, str) else bytes(text)
+
+
+def _stored(values: dict[str, Any]) -> dict[str, Any]:
+    """A normalised row as JSON values (times as ISO text)."""
+    return {k: iso(v) if isinstance(v, datetime) else v for k, v in values.items()}
+
+
+def _entry(task: dict, result: dict, patterns_version: str | None) -> tuple[dict, str | None]:
+    """The state entry (row and finding rows, normalised) and the JSON text of one result.
+
+    Raises when the result cannot become rows (a value no column can hold, not a dict, ...).
+    """
+    from .frames import normalise
+    if not isinstance(result, dict):
+        raise TypeError(f"the analysis returned {type(result).__name__}, not a row")
+    result = dict(result)
+    text = result.pop("json", None)
+    if text is not None and not isinstance(text, str):
+        raise TypeError(f"report text is {type(text).__name__}, not str")
+    findings = result.pop("findings", None) or []
+    result.pop("_exit", None)
+    row = {"analyzed_at": datetime.now(timezone.utc)}
+    row.update(result)
+    row.update(bundle=task["id"], path=task["path"], content_hash=task["hash"], row_schema=ROW_SCHEMA)
+    if not row.get("patterns_version"):
+        row["patterns_version"] = patterns_version
+    clean = normalise({k: row.get(k) for k in (*BUNDLE_COLUMNS, *_ROW_EXTRA)}, BUNDLE_COLUMNS)
+    clean["error_kind"] = None if row.get("error_kind") is None else str(row["error_kind"])
+    rows = [_stored(normalise({k: dict(f).get(k) for k in FINDING_COLUMNS} | {"bundle": task["id"]},
+                              FINDING_COLUMNS)) for f in findings]
+    return {"key": task["path"], "row": _stored(clean), "findings": rows}, text
+
+
+def _tabulate(entry: dict) -> tuple[dict, list[dict]]:
+    """The bundle row and finding rows of one state entry, normalised to the table columns; an
+    entry that cannot be (a value no column holds) becomes an error row, never a failed batch."""
+    from .frames import normalise
+    row = entry["row"]
+    try:
+        clean = normalise(row, BUNDLE_COLUMNS)
+        findings = []
+        if clean.get("status") == "ok":
+            findings = [normalise(dict(f, bundle=clean["bundle"]), FINDING_COLUMNS)
+                        for f in entry.get("findings") or []]
+        return clean, findings
+    except Exception as exc:  # noqa: BLE001
+        bid = row.get("bundle") if isinstance(row, dict) else None
+        return ({"bundle": _safe_id(bid), "path": _safe_text(row.get("path")) if isinstance(row, dict) else None,
+                 "status": "error", "error": _one_line(f"cannot tabulate the report: {type(exc).__name__}: {exc}"),
+                 "analyzed_at": datetime.now(timezone.utc)}, [])
+
+
+def _safe_id(value: Any) -> str:
+    return re.sub(r"[^A-Za-z0-9._#-]+", "_", str(value)) if value is not None else "bundle"
+
+
+def _safe_text(value: Any) -> str | None:
+    from .frames import coerce
+    return coerce(value, "string")
 
 
 def tables(bundle_rows: list[dict], finding_rows: list[dict]):
@@ -936,13 +1053,19 @@ def tables(bundle_rows: list[dict], finding_rows: list[dict]):
 
 
 def write_tables(out: Path, bundles, findings) -> None:
-    """bundles/findings as parquet and CSV, each written atomically."""
+    """bundles/findings as parquet and CSV, each written atomically.
+
+    CSV text cells that a spreadsheet would run as a formula get a leading ``'``
+    (:func:`loganalyzer.frames.csv_safe`); parquet keeps the true values.
+    """
     import io
+
+    from .frames import csv_safe
     for name, df in (("bundles", bundles), ("findings", findings)):
         buf = io.BytesIO()
         df.to_parquet(buf, index=False)
         _atomic_write(out / f"{name}.parquet", buf.getvalue())
-        _atomic_write(out / f"{name}.csv", df.to_csv(index=False).encode("utf-8"))
+        _atomic_write(out / f"{name}.csv", csv_safe(df).to_csv(index=False).encode("utf-8", "replace"))
 
 
 # --- progress and summary ------------------------------------------------------------------------
@@ -999,6 +1122,8 @@ class _Progress:
             self.causes[row["top_cause"]] += 1
         if self.mode == "plain":
             what = row.get("error") if row["status"] != "ok" else (row.get("causes") or "no cause found")
+            if row.get("partial"):
+                what = f"{what} [partial: {row.get('note') or 'bundle read only in part'}]"
             secs = f"{row['seconds']:.1f}s" if row.get("seconds") is not None else "-"
             print(f"[{self.done}/{self.total}] {row['status']:7} {row['bundle']} {secs} {what}",
                   file=self.stream, flush=True)
@@ -1013,6 +1138,10 @@ def fleet_summary(bundles, findings) -> str:
     counts = bundles["status"].value_counts()
     parts = [f"{int(counts.get(s, 0))} {s}" for s in STATUSES if counts.get(s, 0)]
     lines.append(f"Fleet: {len(bundles)} bundle(s): {', '.join(parts) or 'none'}")
+    n_partial = int(bundles["partial"].sum()) if "partial" in bundles and len(bundles) else 0
+    if n_partial:
+        lines.append(f"  {n_partial} bundle(s) read only in part (column partial, why in note): "
+                     "their findings may be incomplete")
     ok = bundles[bundles["status"] == "ok"]
     per_cause = (findings.groupby("cause", observed=True)["bundle"].nunique().sort_values(ascending=False)
                  if len(findings) else None)
@@ -1024,9 +1153,12 @@ def fleet_summary(bundles, findings) -> str:
         width = max(len(str(c)) for c in per_cause.index)
         for cause, n in per_cause.items():
             lines.append(f"  {str(cause):{width}}  {n:5d}  ({100 * n / max(1, len(ok)):.0f}% of analysed)")
-    no_cause = int((ok["finding_count"].fillna(0) == 0).sum()) if len(ok) else 0
+    no_cause_rows = ok[ok["finding_count"].fillna(0) == 0] if len(ok) else ok
+    no_cause = len(no_cause_rows)
     if no_cause:
-        lines.append(f"  {'(none)':{10}}  {no_cause:5d} bundle(s) without a finding")
+        part = int(no_cause_rows["partial"].sum()) if "partial" in no_cause_rows else 0
+        lines.append(f"  {'(none)':{10}}  {no_cause:5d} bundle(s) without a finding"
+                     + (f" ({part} of them read only in part)" if part else ""))
 
     def top(frame) -> str:
         c = Counter()
@@ -1258,25 +1390,29 @@ def _execute_with(paths, problems, ids, out: Path, state: State, engine_, *, for
     prog = _Progress(len(paths), progress, progress_stream)
 
     def on_result(task: dict, result: dict) -> None:
-        text = result.pop("json", None)
-        findings = result.pop("findings", [])
-        result.pop("_exit", None)
-        row = {"bundle": task["id"], "path": task["path"], "content_hash": task["hash"], "analyzed_at":
-               iso(datetime.now(timezone.utc))}
-        row.update(result)
-        if not row.get("patterns_version"):
-            row["patterns_version"] = patterns_version
+        """Store one bundle's result; whatever fails here makes it that bundle's error row."""
+        try:
+            entry, text = _entry(task, result, patterns_version)
+        except Exception as exc:  # noqa: BLE001 - the report cannot become rows: the bundle's row says so
+            entry, text = _entry(task, _failure("error", "exception", f"cannot tabulate the report: "
+                                                f"{type(exc).__name__}: {exc}", _seconds_of(result)),
+                                 patterns_version)
         target = reports / f"{task['id']}.json"
-        if text is not None:
-            _atomic_write(target, text.encode("utf-8"))
-        elif target.exists():
-            target.unlink()
-        for f in findings:
-            f["bundle"] = task["id"]
-        entry = {"key": task["path"], "row": row, "findings": findings}
+        try:
+            if text is not None:
+                _atomic_write(target, _utf8(text))
+            elif target.exists():
+                target.unlink()
+        except Exception as exc:  # noqa: BLE001 - e.g. a full disk: this bundle's row says so
+            entry, _ = _entry(task, _failure("error", "exception", f"cannot write the report: "
+                                             f"{type(exc).__name__}: {exc}", _seconds_of(result)),
+                              patterns_version)
         state.append(entry)
         final[task["path"]] = entry
-        prog.update(row)
+        try:
+            prog.update(entry["row"])
+        except Exception:  # noqa: BLE001 - a progress line is never worth the batch
+            pass
 
     try:
         with prog:
@@ -1292,10 +1428,12 @@ def _execute_with(paths, problems, ids, out: Path, state: State, engine_, *, for
     bundle_rows: list[dict] = []
     finding_rows: list[dict] = []
     for p in paths:
-        entry = final[str(p)]
-        bundle_rows.append(entry["row"])
-        if entry["row"].get("status") == "ok":
-            finding_rows.extend(dict(f, bundle=entry["row"]["bundle"]) for f in entry.get("findings", []))
+        entry = final.get(str(p)) or {"key": str(p), "row": {
+            "bundle": ids[p], "path": str(p), "status": "error", "error_kind": "exception",
+            "error": "no result came back for this bundle", "analyzed_at": now}}
+        row, rows = _tabulate(entry)
+        bundle_rows.append(row)
+        finding_rows.extend(rows)
     for prob in problems:
         if prob.status == "duplicate":
             rp = Path(prob.path) if prob.path else None
@@ -1308,6 +1446,7 @@ def _execute_with(paths, problems, ids, out: Path, state: State, engine_, *, for
             name = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(prob.input).name or prob.input).strip("._-") or "input"
             bundle_rows.append({"bundle": name, "path": prob.path or prob.input, "status": "error",
                                 "error": prob.error, "analyzed_at": now})
+    bundle_rows[len(paths):] = [_tabulate({"row": r})[0] for r in bundle_rows[len(paths):]]
     bundles_df, findings_df = tables(bundle_rows, finding_rows)
     write_tables(out, bundles_df, findings_df)
     state.compact()

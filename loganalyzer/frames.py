@@ -47,6 +47,7 @@ timeline (``timeline_frame``), records per input kind, level and hour:
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timezone
 from functools import cached_property
 from typing import Any, Iterable
@@ -98,14 +99,18 @@ def _pd():
 
 def _build(rows: list[dict[str, Any]], columns: dict[str, str], cats: dict[str, tuple[tuple[str, ...], bool]]
            | None = None):
-    """A frame with exactly ``columns`` (in order) and their dtypes, from a list of dicts."""
+    """A frame with exactly ``columns`` (in order) and their dtypes, from a list of dicts.
+
+    Never fails on a value: one that does not fit its column (a time outside pandas' range of
+    1677-2262, an integer beyond 64 bits, text in a number column) is missing (``NaT``/``<NA>``).
+    """
     pd = _pd()
     cats = cats or {}
     data: dict[str, Any] = {}
     for name, dtype in columns.items():
-        values = [r.get(name) for r in rows]
+        values = [coerce(r.get(name), dtype) for r in rows]
         if dtype == UTC:
-            data[name] = pd.Series(pd.to_datetime([_utc(v) for v in values], utc=True), dtype=UTC)
+            data[name] = _utc_series(pd, values)
         elif dtype == CAT:
             fixed, ordered = cats.get(name, CATEGORIES.get(name, ((), False)))
             seen = sorted({v for v in values if v is not None and v not in fixed})
@@ -114,27 +119,142 @@ def _build(rows: list[dict[str, Any]], columns: dict[str, str], cats: dict[str, 
         elif dtype == BOOL:
             data[name] = pd.Series([bool(v) for v in values], dtype=BOOL)
         elif dtype == STR:
-            data[name] = pd.Series([None if v is None else str(v) for v in values], dtype=object).astype(STR)
+            data[name] = pd.Series(values, dtype=object).astype(STR)
         elif dtype == FLOAT:
-            data[name] = pd.Series([float("nan") if v is None else float(v) for v in values], dtype=FLOAT)
+            data[name] = pd.Series([float("nan") if v is None else v for v in values], dtype=FLOAT)
         else:  # Int64, boolean
             data[name] = pd.Series(values, dtype=object).astype(dtype)
     return pd.DataFrame(data, columns=list(columns))
 
 
-def _utc(value: Any) -> datetime | None:
-    """A datetime as aware UTC (naive means UTC); ISO text and epoch seconds are accepted."""
+def _utc_series(pd, values: list[datetime | None]):
+    try:
+        return pd.Series(pd.to_datetime(values, utc=True), dtype=UTC)
+    except Exception:  # noqa: BLE001 - a value pandas still refuses is NaT, the others stay
+        out = []
+        for v in values:
+            try:
+                out.append(pd.Timestamp(v) if v is not None else pd.NaT)
+            except Exception:  # noqa: BLE001
+                out.append(pd.NaT)
+        return pd.Series(pd.to_datetime(out, utc=True), dtype=UTC)
+
+
+#: the times a ``datetime64[ns]`` column holds (pandas' bounds, a little inside them)
+TS_MIN = datetime(1677, 9, 22, tzinfo=timezone.utc)
+TS_MAX = datetime(2262, 4, 10, tzinfo=timezone.utc)
+_INT64 = (-(1 << 63), (1 << 63) - 1)
+
+
+def coerce(value: Any, dtype: str, strict: bool = False) -> Any:
+    """``value`` as the plain Python value a column of ``dtype`` holds (None = missing).
+
+    A time outside :data:`TS_MIN`..:data:`TS_MAX` or unreadable is None (``NaT``); text loses
+    lone surrogates (not UTF-8: parquet and CSV could not hold them). A value that cannot be
+    the column's type is None, or raises ``ValueError`` when ``strict``.
+    """
     if value is None:
         return None
-    if isinstance(value, (int, float)):
-        return datetime.fromtimestamp(value, timezone.utc)
-    if isinstance(value, str):
+    try:
+        if dtype == UTC:
+            ts = _utc(value)
+            return ts if ts is not None and TS_MIN <= ts <= TS_MAX else None
+        if dtype in (STR, CAT):
+            return _clean_text(value if isinstance(value, str) else _text(value))
+        if dtype == BOOL:
+            return bool(value)
+        if dtype == NBOOL:
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, (int, float)) and value in (0, 1):
+                return bool(value)
+            raise ValueError(f"not a boolean: {value!r}"[:200])
+        if dtype == FLOAT:
+            if isinstance(value, float) and value != value:
+                return None
+            return float(value)
+        if dtype == INT:
+            if isinstance(value, float):
+                if value != value:
+                    return None
+                if not value.is_integer():
+                    raise ValueError(f"not an integer: {value!r}")
+            n = int(value)
+            if not _INT64[0] <= n <= _INT64[1]:
+                raise ValueError("integer out of the 64-bit range")
+            return n
+    except (TypeError, ValueError, OverflowError, ArithmeticError) as exc:
+        if strict:
+            raise ValueError(str(exc)[:200] or type(exc).__name__) from None
+        return None
+    return value
+
+
+def normalise(row: dict[str, Any], columns: dict[str, str]) -> dict[str, Any]:
+    """``row`` with every key of ``columns`` present and coerced strictly (:func:`coerce`);
+    other keys are kept as they are. Raises ``ValueError`` naming the first column that fails."""
+    out = dict(row)
+    for name, dtype in columns.items():
         try:
+            out[name] = coerce(row.get(name), dtype, strict=True)
+        except ValueError as exc:
+            raise ValueError(f"column {name}: {exc}") from None
+    return out
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _clean_text(text: str | None) -> str | None:
+    if text is None:
+        return None
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return _SURROGATE.sub("\ufffd", text)
+
+
+#: the first characters that make a spreadsheet read a CSV cell as a formula (OWASP)
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def escape_cell(value: Any) -> Any:
+    """A text cell that a spreadsheet would take for a formula, with a leading apostrophe."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+def csv_safe(df):
+    """A copy of ``df`` for CSV export: every text cell (string, object or categorical column)
+    that starts with = + - @ TAB or CR gets a leading ``'`` so spreadsheets show it as text.
+    Numeric, boolean and time columns are unchanged; ``df`` itself keeps the true values."""
+    pd = _pd()
+    out = df.copy()
+    for col in out.columns:
+        s = out[col]
+        if isinstance(s.dtype, (pd.CategoricalDtype, pd.StringDtype)) or s.dtype == object:
+            out[col] = s.astype(object).map(escape_cell)
+    return out
+
+
+def _utc(value: Any) -> datetime | None:
+    """A datetime as aware UTC (naive means UTC); ISO text and epoch seconds are accepted.
+
+    None for anything else, or for a value Python cannot hold (epoch seconds past year 9999).
+    """
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        if isinstance(value, (int, float)):
+            return datetime.fromtimestamp(value, timezone.utc)
+        if isinstance(value, str):
             value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-    if isinstance(value, datetime):
-        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+        if isinstance(value, datetime):
+            return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    except (ValueError, OverflowError, OSError, TypeError):
+        return None
     return None
 
 

