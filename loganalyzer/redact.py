@@ -8,8 +8,13 @@ text (every pattern is bounded, no nested quantifiers) and never raises. What it
     "password": "hunter2"        'adminPassword': 'x'                        -> "password": "<redacted>"
     \\"protectedSettings\\": \\"MIIB...\\"  (JSON inside a JSON string)       -> \\"protectedSettings\\": \\"<redacted>\\"
     <UserPassword>x</UserPassword>   <ns1:CustomData>...</ns1:CustomData>    -> <UserPassword><redacted></UserPassword>
-    password=x   AccountKey=abc==;   SharedAccessKey=...                     -> password=<redacted>
+    {u'password': u'x'}   {'protected_settings': '...'}   "commandToExecute": "..."  -> ...: u'<redacted>'
+    <UserPassword><![CDATA[x]]></UserPassword>                                -> <UserPassword><redacted></UserPassword>
+    password=x   password:x   token=x   ?access_token=x   AccountKey=abc==;  -> password=<redacted>
     Authorization: Bearer eyJ...   x-ms-encryption-key: ...                  -> Authorization: <redacted>
+    Bearer eyJhbGciOi.eyJzdWIi  (a bare bearer token, anywhere)               -> Bearer <redacted>
+    ...%3Fsv%3D2020%26sig%3DAbC%253D  (a URL-encoded SAS)                    -> ...%26sig%3D<redacted>
+    mysql -uroot -pS3cret db   (the password option of the MySQL/MariaDB clients) -> mysql -uroot -p<redacted> db
     -----BEGIN RSA PRIVATE KEY----- ... -----END RSA PRIVATE KEY-----        -> -----BEGIN RSA PRIVATE KEY-----<redacted>-----END ...
     protectedSettings: MIIBzAYJKoZIhvcNAQcD...  and any base64 run of 100+ chars -> <redacted>
 
@@ -35,6 +40,11 @@ _SECRET_WORDS = (
     "accountkey", "sharedaccesskey", "sharedaccesssignature", "privatekey", "private_key",
     "apikey", "api_key", "accesskey", "access_key", "sastoken", "sas_token", "accesstoken",
     "access_token", "refreshtoken", "refresh_token", "authorization", "credential",
+    # snake_case / kebab-case spellings (Python reprs, YAML, env dumps) of the keys above
+    "protected_settings", "protected-settings", "custom_data", "custom-data", "account_key",
+    "shared_access_key", "shared_access_signature",
+    # a handler's command line: protected settings often carry one with credentials in it
+    "commandtoexecute", "command_to_execute",
 )
 _SECRET_EXACT = {"sig", "signature", "token", "key", "sas", "userpassword"}
 # key names that contain a secret word but name something harmless
@@ -49,9 +59,10 @@ Span = tuple[int, int, str]  # start, end, replacement
 def is_secret_key(key: str) -> bool:
     """True when a field named ``key`` holds a secret (``adminPassword``, ``ns1:CustomData``)."""
     k = key.rsplit(":", 1)[-1].strip().lower()
-    if not k or any(n in k for n in _NOT_SECRET):
+    bare = k.replace("_", "").replace("-", "")  # protected_settings, user-password
+    if not k or any(n in bare for n in _NOT_SECRET):
         return False
-    return k in _SECRET_EXACT or any(w in k for w in _SECRET_WORDS)
+    return k in _SECRET_EXACT or bare in _SECRET_EXACT or any(w in k or w in bare for w in _SECRET_WORDS)
 
 
 def _keep(value: str) -> bool:
@@ -99,7 +110,7 @@ def _query(text: str) -> Iterator[Span]:
 # --- JSON / Python-repr  "key": value  and JSON inside a JSON string ------------------------------
 _JSON = re.compile(
     r"(?P<kq>[\"'])(?P<key>[\w.:\-$@]{1,80})(?P=kq)\s*:\s*"
-    r"(?:\"(?P<d>(?:[^\"\\\n]|\\.)*)(?P<dc>\")?|'(?P<s>(?:[^'\\\n]|\\.)*)(?P<sc>')?"
+    r"(?:[uUbBrR]{0,2}\"(?P<d>(?:[^\"\\\n]|\\.)*)(?P<dc>\")?|[uUbBrR]{0,2}'(?P<s>(?:[^'\\\n]|\\.)*)(?P<sc>')?"
     r"|(?P<br>[{\[])|(?P<bare>[^\s,}\]\"']+))")
 _EJSON = re.compile(
     r"(?P<kq>\\+\")(?P<key>[\w.:\-$@]{1,80})\\+\"\s*:\s*"
@@ -154,25 +165,39 @@ def _json(rx: re.Pattern) -> Callable[[str], Iterator[Span]]:
 
 
 # --- XML elements ------------------------------------------------------------------------------
-_XML = re.compile(r"<(?P<tag>[\w.:\-]{1,80})(?:\s[^<>]{0,1000})?>(?P<val>[^<]+)")
+_XML = re.compile(r"<(?P<tag>[\w.:\-]{1,80})(?:\s[^<>]{0,1000})?>(?:(?P<val>[^<]+)|(?P<cdata><!\[CDATA\[))")
 _XML_ESC = re.compile(r"&lt;(?P<tag>[\w.:\-]{1,80})(?:\s(?:(?!&gt;)[^<>]){0,200})?&gt;"
                       r"(?P<val>(?:(?!&lt;)[^<])+)")
 
 
 def _xml(rx: re.Pattern) -> Callable[[str], Iterator[Span]]:
+    """``<Secret>value`` and ``<Secret><![CDATA[value]]>`` (the whole section is masked).
+
+    A CDATA section is matched only up to its opening; its end is looked up for secret tags
+    alone, and a tag inside a section already masked is skipped, so the scan stays linear.
+    """
+    cdata = "cdata" in rx.groupindex
+
     def find(text: str) -> Iterator[Span]:
+        done = 0
         for m in rx.finditer(text):
-            if is_secret_key(m.group("tag")) and not _keep(m.group("val")):
+            if m.start() < done or not is_secret_key(m.group("tag")):
+                continue
+            if cdata and m.group("cdata") is not None:
+                end = text.find("]]>", m.end("cdata"))
+                done = len(text) if end < 0 else end + 3
+                yield m.start("cdata"), done, MARK
+            elif not _keep(m.group("val")):
                 yield m.start("val"), m.end("val"), MARK
     return find
 
 
 # --- key=value, key: value headers --------------------------------------------------------------
-_KV = re.compile(r"(?P<key>(?:" + "|".join(_SECRET_WORDS) + r"|sig)[\w.\-]{0,30})(?P<sep>[ \t]*=[ \t]*)",
+_KV = re.compile(r"(?P<key>(?:" + "|".join(_SECRET_WORDS) + r"|sig|token)[\w.\-]{0,30})(?P<sep>[ \t]*=[ \t]*)",
                  re.I)
-# YAML / "Key: value" (cloud-init user data, config dumps): a colon and at least one blank
+# YAML / "Key: value" (cloud-init user data, config dumps) and "password:x" (a colon, blanks or not)
 _KV_COLON = re.compile(r"(?P<key>(?:" + "|".join(_SECRET_WORDS) + r")[\w.\-]{0,30})"
-                       r"(?P<sep>:[ \t]+)", re.I)
+                       r"(?P<sep>:[ \t]*)", re.I)
 _KV_VAL = re.compile(r"\"[^\"\n]*\"?|'[^'\n]*'?|(?:[^\s;,&\"'<]|<(?!/|redacted>))+")  # stops at a closing tag, a mask
 _KV_SAS = re.compile(r"(?P<key>SharedAccessSignature)(?P<sep>[ \t]*=[ \t]*)", re.I)
 _KV_SAS_VAL = re.compile(r"(?:[^\s;,\"'<]|<(?!redacted>))+")
@@ -187,13 +212,16 @@ _HEADER_VAL = re.compile(r"(?:(?:bearer|basic|sharedkey|sharedkeylite|sharedacce
 
 
 def _kv(rx: re.Pattern, val_rx: re.Pattern, secret: Callable[[str], bool] = is_secret_key,
-        starts: tuple[str, ...] = (), local: bool = False, unless: re.Pattern | None = None
-        ) -> Callable[[str], Iterator[Span]]:
+        starts: tuple[str, ...] = (), local: bool = False, unless: re.Pattern | None = None,
+        tight: frozenset[str] = frozenset()) -> Callable[[str], Iterator[Span]]:
     """key=value: the value is matched only for secret keys, so ``sign=sign=...`` stays linear.
 
     ``local``: whether a value starting inside an unquoted value that was kept (``n#x``) ends
     where that one ends, so it need not be matched again (``password=n#password=n#...`` stays
     linear); ``unless`` names the starts for which that is not so (``Bearer x``).
+
+    ``tight``: lower-case keys that are ordinary words too (``sig``, ``token``): for them a value
+    is taken only right after a bare ``=`` (``token=x``, not ``the sig= parameter``).
 
     ``starts``: the lower-case words every match of ``rx`` begins with. In ASCII text the regex
     is then tried only where one occurs (what ``rx.search`` finds, without trying every offset
@@ -228,6 +256,8 @@ def _kv(rx: re.Pattern, val_rx: re.Pattern, secret: Callable[[str], bool] = is_s
         kept_to = -1  # end of the last unquoted value that was kept
         for m in matches(text):
             pos = m.end()
+            if tight and m.group("sep") != "=" and m.group("key").lower() in tight:
+                continue
             if pos >= masked_to and secret(m.group("key")):  # (a value inside a mask is masked)
                 if local and pos < kept_to and not (unless and unless.match(text, pos)):
                     end = kept_to
@@ -246,8 +276,33 @@ def _kv(rx: re.Pattern, val_rx: re.Pattern, secret: Callable[[str], bool] = is_s
 
 # --- sig= anywhere, base64 after protectedSettings, long base64 runs ----------------------------
 _SIG = re.compile(r"(?<![A-Za-z0-9_])sig=(?P<val>[^\s&\"'<>;,]+)", re.I)
+# a SAS inside a URL-encoded URL (url=https%3A%2F%2F...%3Fsv%3D..%26sig%3D...), also encoded twice;
+# the value ends at an encoded '&' (%26, %2526)
+_SIG_ENC = re.compile(r"(?:(?<![A-Za-z0-9_])|(?<=%26)|(?<=%3f)|(?<=%2526)|(?<=%253f))sig%(?:25)?3d"
+                      r"(?P<val>(?:[^\s&\"'<>;,%]|%(?!26|2526)[0-9a-f]{2})+)", re.I)
+# a bearer token anywhere (not only after "Authorization:"): RFC 6750 token characters, and at
+# least a digit or an inner punctuation mark, so "Bearer token" / "Bearer authentication" stay
+_BEARER = re.compile(r"(?<![\w-])bearer[ \t]+(?P<val>(?=[a-z]{0,200}(?:[0-9]|[._~+/\-][a-z0-9]))"
+                     r"[a-z0-9._~+/\-]+=*)", re.I)
+# the MySQL/MariaDB clients take the password glued to -p (mysql -uroot -pS3cret db); "-p" alone
+# prompts, -P is the port. Looked for only in the rest of the command (up to ; | & or a newline).
+_MYSQL = re.compile(r"\b(?:mysql|mysqldump|mysqladmin|mariadb|mariadb-dump)\b", re.I)
+_MYSQL_END = re.compile(r"[\n;|&]")
+_MYSQL_PW = re.compile(r"(?<=\s)-p(?!" + re.escape(MARK) + r")(?P<val>[^\s'\"`;|&]+)")
+
+
+def _mysql(text: str) -> Iterator[Span]:
+    """``-pPASSWORD`` options after a MySQL/MariaDB client name, within that command."""
+    done = 0
+    for m in _MYSQL.finditer(text):
+        if m.start() < done:
+            continue  # inside the command of an earlier client name (maybe in a masked value)
+        end = _MYSQL_END.search(text, m.end())
+        done = len(text) if end is None else end.start()
+        for p in _MYSQL_PW.finditer(text, m.end(), done):
+            yield p.start("val"), p.end("val"), MARK
 _B64_AFTER = re.compile(
-    r"(?:protectedsettings|customdata|userpassword)[\s\"':=\\]{1,10}"
+    r"(?:protectedsettings|customdata|userpassword|protected_settings|custom_data|user_password)[\s\"':=\\]{1,10}"
     r"(?P<val>(?:(?=[A-Za-z]*[0-9+/])[A-Za-z0-9+/]{8,}|[A-Za-z0-9+/]{20,})={0,2})(?![\w+/=])(?!" + re.escape(MARK) + ")", re.I)
 _B64_LONG = re.compile(r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{100,}={0,2}")
 
@@ -277,14 +332,19 @@ _FINDERS: list[tuple[tuple[str, ...], Callable[[str], Iterator[Span]]]] = [
     (_PREFILTER, _json(_EJSON)),
     (_PREFILTER, _xml(_XML)),
     (("&lt;",), _xml(_XML_ESC)),
-    (("protectedsettings", "customdata", "userpassword"), _group(_B64_AFTER)),
+    (("protectedsettings", "customdata", "userpassword", "protected_settings", "custom_data", "user_password"),
+     _group(_B64_AFTER)),
     (("authorization", "x-ms-", "ocp-apim"),
      _kv(_HEADER, _HEADER_VAL, _always, ("proxy-authorization", "authorization", "x-ms-", "ocp-apim-subscription-key"),
          local=True, unless=_HEADER_SCHEME)),
     (("sharedaccesssignature",), _kv(_KV_SAS, _KV_SAS_VAL, starts=("sharedaccesssignature",), local=True)),
-    (_PREFILTER, _kv(_KV, _KV_VAL, starts=tuple(_SECRET_WORDS) + ("sig",), local=True)),
+    (_PREFILTER, _kv(_KV, _KV_VAL, starts=tuple(_SECRET_WORDS) + ("sig", "token"), local=True,
+                          tight=frozenset({"sig", "token"}))),
     (tuple(_SECRET_WORDS), _kv(_KV_COLON, _KV_VAL, local=True)),
     (("sig=",), _group(_SIG)),
+    (("sig%3d", "sig%253d"), _group(_SIG_ENC)),
+    (("bearer",), _group(_BEARER)),
+    (("mysql", "mariadb"), _mysql),
     (("@",), _group(_URL_CRED)),
 ]
 
@@ -353,9 +413,14 @@ def redact(text: str) -> str:
         return _FAILED
 
 
-# literals one of which every secret a log line can carry contains (case-sensitive, cheap)
-_SCRUB_HINTS = ("sig=", "SIG=", "assword", "ASSWORD", "rotectedSettings", "ustomData", "USTOMDATA",
-                "PRIVATE KEY", "AccountKey", "SharedAccessSignature", "@", "uthorization", "x-ms-")
+# literals one of which every secret a log line can carry contains (case-sensitive, cheap).
+# No literal contains an ASCII digit: the fast path (fastpath.py) masks digits before it looks.
+_SCRUB_HINTS = ("sig=", "SIG=", "Sig=", "sig%", "SIG%", "Sig%", "assword", "ASSWORD", "rotectedSettings",
+                "rotected_settings", "ROTECTED", "ustomData", "ustom_data", "USTOMDATA", "USTOM_DATA",
+                "PRIVATE KEY", "AccountKey", "ccountKey", "ccount_key", "SharedAccessSignature", "@",
+                "uthorization", "x-ms-", "token", "Token", "TOKEN", "earer", "EARER",
+                "ommandToExecute", "ommandtoexecute", "ommand_to_execute", "OMMANDTOEXECUTE", "ysql",
+                "YSQL", "ariadb", "ARIADB")
 
 
 def scrub(text: str) -> str:
@@ -365,16 +430,24 @@ def scrub(text: str) -> str:
 
 def needs_scrub(text: str) -> bool:
     """True when ``text`` contains a literal that every secret a log line can carry contains."""
-    return bool(text) and ("sig=" in text or "SIG=" in text or "assword" in text or "ASSWORD" in text
-                 or "rotectedSettings" in text or "ustomData" in text or "USTOMDATA" in text
-                 or "PRIVATE KEY" in text or "AccountKey" in text or "SharedAccessSignature" in text
-                 or "@" in text or "uthorization" in text or "x-ms-" in text)
+    return bool(text) and (
+        "sig=" in text or "SIG=" in text or "Sig=" in text or "sig%" in text or "SIG%" in text
+        or "Sig%" in text or "assword" in text or "ASSWORD" in text or "rotectedSettings" in text
+        or "rotected_settings" in text or "ROTECTED" in text or "ustomData" in text or "ustom_data" in text
+        or "USTOMDATA" in text or "USTOM_DATA" in text or "PRIVATE KEY" in text or "AccountKey" in text
+        or "ccountKey" in text or "ccount_key" in text or "SharedAccessSignature" in text or "@" in text
+        or "uthorization" in text or "x-ms-" in text or "token" in text or "Token" in text
+        or "TOKEN" in text or "earer" in text or "EARER" in text or "ommandToExecute" in text
+        or "ommandtoexecute" in text or "ommand_to_execute" in text or "OMMANDTOEXECUTE" in text
+        or "ysql" in text or "YSQL" in text or "ariadb" in text or "ARIADB" in text)
 
 
 def redact_data(obj: Any, _key: str | None = None, _depth: int = 0) -> Any:
     """Redact every string inside dicts/lists/tuples; a value under a secret key is masked whole.
 
-    Keys are kept (they are field names). Non-string scalars are returned unchanged.
+    String keys are redacted too (an extension name is a key and comes from the bundle);
+    ordinary field names come out unchanged. Should two keys become the same, the later one
+    gets a `` (2)`` suffix, so no value is lost. Non-string scalars are returned unchanged.
     """
     try:
         if _depth > 50:
@@ -384,7 +457,17 @@ def redact_data(obj: Any, _key: str | None = None, _depth: int = 0) -> Any:
                 return MARK
             return redact(obj)
         if isinstance(obj, dict):
-            return {k: redact_data(v, str(k), _depth + 1) for k, v in obj.items()}
+            out: dict = {}
+            for k, v in obj.items():
+                value = redact_data(v, str(k), _depth + 1)
+                key = redact(k) if isinstance(k, str) else k
+                if key in out:
+                    n = 2
+                    while f"{key} ({n})" in out:
+                        n += 1
+                    key = f"{key} ({n})"
+                out[key] = value
+            return out
         if isinstance(obj, (list, tuple)):
             return [redact_data(v, _key, _depth + 1) for v in obj]
         if _key is not None and is_secret_key(_key) and isinstance(obj, (int, float)) \

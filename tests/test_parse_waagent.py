@@ -307,8 +307,9 @@ def test_impossible_date_is_a_problem_not_an_exception():
 def test_secrets_are_redacted():
     r = one("2015/09/20 14:03:09 ERROR:HTTP Req: PUT https://a.blob.core.windows.net/x.status?sr=b&sp=rw&sig=AbC%2Bdef&se=1")
     assert "AbC" not in r.message and "AbC" not in r.raw and "<redacted>" in r.message
-    masked = redact('{"protectedSettings": "MIIB+x", "commandToExecute": "ls"}')
-    assert "MIIB" not in masked and '"commandToExecute": "ls"' in masked
+    masked = redact('{"protectedSettings": "MIIB+x", "commandToExecute": "ls -p S3cret", "fileUris": ["u"]}')
+    assert "MIIB" not in masked and "S3cret" not in masked  # a command line can carry a password
+    assert '"fileUris": ["u"]' in masked
 
 
 def test_header_api_for_reuse():

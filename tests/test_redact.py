@@ -252,3 +252,203 @@ def test_yaml_style_secret_keys_are_masked(text: str, secret: str) -> None:
 @pytest.mark.parametrize("text", ["Password:  true", "password: n", "credentialType: none", "time: 12:00"])
 def test_yaml_style_harmless_values_are_kept(text: str) -> None:
     assert redact(text) == text
+
+
+# --- red team 5: forms that used to get through ------------------------------------------------------
+@pytest.mark.parametrize("text, secret, kept", [
+    # token= in text and in query strings, access_token
+    ("upload failed token=TokSecret1 retry", "TokSecret1", "token=<redacted> retry"),
+    ("GET https://x.example.com/api?token=TokSecret2&a=b", "TokSecret2", "?token=<redacted>&a=b"),
+    ("GET https://x.example.com/api?a=1&token=TokSecret3", "TokSecret3", "&token=<redacted>"),
+    ("https://login.example/cb?access_token=AccTok4&x=1", "AccTok4", "access_token=<redacted>&x=1"),
+    ('{"access_token": "AccTok5", "expires_in": 3599}', "AccTok5", '"expires_in": 3599'),
+    # commandToExecute (JSON, escaped JSON, k=v)
+    ('{"commandToExecute": "mysql -u root -pCmdPw6 db", "fileUris": []}', "CmdPw6", '"fileUris": []'),
+    ('settings={\\"commandToExecute\\": \\"echo CmdSecret7\\"}', "CmdSecret7", '\\"commandToExecute\\": \\"<redacted>\\"'),
+    ("commandToExecute=CmdSecret8 rest", "CmdSecret8", "commandToExecute=<redacted> rest"),
+    # URL-encoded SAS (once and twice)
+    ("url=https%3A%2F%2Fa.blob.core.windows.net%2Fc%3Fsv%3D2020%26sig%3DEncSig9%252B%26se%3D1", "EncSig9",
+     "%26sig%3D<redacted>%26se%3D1"),
+    ("u=https%253A%252F%252Fa%252Fc%253Fsv%253D1%2526sig%253DEncSig10%2526se", "EncSig10", "sig%253D<redacted>%2526se"),
+    # Python repr dicts
+    ("{u'password': u'ReprPw11', u'user': u'bob'}", "ReprPw11", "u'password': u'<redacted>'"),
+    ("{'protectedSettings': 'ReprPs12', 'n': 1}", "ReprPs12", "'protectedSettings': '<redacted>'"),
+    ("{'protected_settings': 'ReprPs13'}", "ReprPs13", "'protected_settings': '<redacted>'"),
+    ("{b'admin_password': b'ReprPw14'}", "ReprPw14", "b'admin_password': b'<redacted>'"),
+    # snake_case spellings
+    ("protected_settings=SnakePs15", "SnakePs15", "protected_settings=<redacted>"),
+    ('"custom_data": "SnakeCd16"', "SnakeCd16", '"custom_data": "<redacted>"'),
+    ("storage_account_key: SnakeKey17", "SnakeKey17", "storage_account_key: <redacted>"),
+    # CDATA in secret elements
+    ("<UserPassword><![CDATA[Cdata18]]></UserPassword>", "Cdata18", "<UserPassword><redacted></UserPassword>"),
+    ("<ns1:CustomData><![CDATA[I2Nsb3VkLWNvbmZpZw19\n]]></ns1:CustomData>", "I2Nsb3VkLWNvbmZpZw19",
+     "<ns1:CustomData><redacted></ns1:CustomData>"),
+    ("<Settings><![CDATA[<UserPassword>Cdata20</UserPassword>]]></Settings>", "Cdata20", "<Settings><![CDATA["),
+    ("<UserPassword><![CDATA[Cdata21 never closed", "Cdata21", "<UserPassword><redacted>"),
+    # a bare bearer token
+    ("call failed: Bearer eyJhbGciOi.eyJzdWIi.Sfl22 rest", "eyJhbGciOi", "Bearer <redacted> rest"),
+    ("token: bearer AbCd1234efgh23", "AbCd1234efgh23", "bearer <redacted>"),
+    # password:VALUE without a blank
+    ("password:NoBlank24 next", "NoBlank24", "password:<redacted> next"),
+    ("adminPassword:NoBlank25", "NoBlank25", "adminPassword:<redacted>"),
+    # mysql -pPW (decided: masked, but only on a MySQL/MariaDB client command line)
+    ("bash -c 'mysql -uroot -pMyPw26 db'", "MyPw26", "-p<redacted> db'"),
+    ("mysqldump --single-transaction -pMyPw27 -h db > x.sql", "MyPw27", "-p<redacted> -h db"),
+])
+def test_red_team_forms_are_masked(text, secret, kept):
+    out = redact(text)
+    assert secret not in out
+    assert kept in out
+    assert redact(out) == out
+
+
+@pytest.mark.parametrize("text", [
+    "Password authentication is disabled",
+    "token bucket refilled: 5 tokens",
+    "max_tokens=5 tokens: 7",
+    "the sig= parameter is missing from the URL",
+    "Bearer token expired, requesting a new one",
+    "using Bearer authentication.",
+    "mysql -p db",  # prompts for the password
+    "mysql -h db -P3306 -uroot",
+    "ls -pa /var/lib/waagent; mkdir -p /tmp/x",
+    "tar -cpf backup.tar /etc",
+    "Password:",
+    "password: n",
+    "<Settings><![CDATA[{\"publicSettings\": {}}]]></Settings>",
+    "commandToExecute: none",
+    "u'name': u'bob'",
+    "Enable completed (broken pipe ignored)",
+])
+def test_red_team_counter_examples_are_kept(text):
+    assert redact(text) == text
+
+
+def test_redact_data_redacts_keys_and_keeps_shape():
+    data = {
+        "extensions": {
+            "Microsoft.Azure.RecoveryServices.VMSnapshotLinux": {"name": "a", "version": "1.0"},
+            "X password=KeyPw1": {"name": "b"},
+            'X "protectedSettings": "KeyPs2"': {"name": "c"},
+            "X https://a/b?sv=1&sig=KeySig3": {"name": "d"},
+            "X password=KeyPw4": {"name": "e"},  # collapses onto the first masked key
+            "X password=KeyPw5": {"name": "f"},
+        },
+        "agent_status": "Ready", 7: "seven",
+    }
+    out = redact_data(data)
+    text = repr(out)
+    for s in ("KeyPw1", "KeyPs2", "KeySig3", "KeyPw4", "KeyPw5"):
+        assert s not in text
+    ext = out["extensions"]
+    assert ext["Microsoft.Azure.RecoveryServices.VMSnapshotLinux"] == {"name": "a", "version": "1.0"}
+    assert len(ext) == 6  # no value lost
+    assert ext["X password=<redacted>"] == {"name": "b"}
+    assert ext["X password=<redacted> (2)"] == {"name": "e"}
+    assert ext["X password=<redacted> (3)"] == {"name": "f"}
+    assert out["agent_status"] == "Ready" and out[7] == "seven"
+    # ordinary field names are unchanged, order is kept
+    plain = {"name": 1, "version": 2, "sig": 3, "password": "y", "token_type": "x", "seq_no": 4}
+    assert list(redact_data(plain)) == list(plain)
+
+
+def test_scrub_hints_are_digit_free_substring_checks():
+    """fastpath masks digits before scanning for _SCRUB_HINTS: a digit in a hint would never match."""
+    from loganalyzer.redact import _SCRUB_HINTS, needs_scrub
+    assert _SCRUB_HINTS and all(h and not any(c in "0123456789" for c in h) for h in _SCRUB_HINTS)
+    for h in _SCRUB_HINTS:
+        assert needs_scrub("..." + h + "...")
+    assert not needs_scrub("2024-01-14T22:16:03Z INFO ExtHandler Fetched goal state [incarnation 3]")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=80) | st.lists(st.sampled_from(["sig", "=", "%", "assword", "token", "earer", "x", "ysql",
+                                                          "ommandToExecute", "@", "ustom_data", "A"]),
+                                         max_size=10).map("".join))
+def test_needs_scrub_is_exactly_its_literals(text):
+    from loganalyzer.redact import _SCRUB_HINTS, needs_scrub
+    assert needs_scrub(text) == any(h in text for h in _SCRUB_HINTS)
+
+
+# one template per red-team form: (template, alphabet of the secret)
+NEW_CONTEXTS: list[tuple[str, str]] = [
+    ("token={s}", ALNUM + "+/=-._~%"),
+    ("https://x.example.com/api?token={s}", ALNUM + "+/=-._~%"),
+    ("https://x.example.com/api?a=1&token={s}&b=2", ALNUM + "+/=-._~%"),
+    ("https://login.example/cb#access_token={s}", ALNUM + "+/=-._~%"),
+    ('{{"access_token": "{s}"}}', ALNUM + "+/=!#$%&()*,-.:;<>?@[]^_{|}~ '"),
+    ('{{"commandToExecute": "{s}"}}', ALNUM + "+/=!#$%&()*,-.:;<>?@[]^_{|}~ '"),
+    ("commandToExecute={s}", ALNUM + "+/=!#$%()*-.:<>?@[]^_{|}~"),
+    ("url=https%3A%2F%2Fa.blob.core.windows.net%2Fc%3Fsv%3D2020%26sig%3D{s}%26se%3D1", ALNUM + "%-._~"),
+    ("{{u'password': u'{s}'}}", ALNUM + "+/=!#$%&()*,-.:;<>?@[]^_{|}~ \""),
+    ("{{'protectedSettings': '{s}'}}", ALNUM + "+/=!#$%&()*,-.:;<>?@[]^_{|}~ \""),
+    ("{{'protected_settings': '{s}'}}", ALNUM + "+/=!#$%&()*,-.:;<>?@[]^_{|}~ \""),
+    ("<UserPassword><![CDATA[{s}]]></UserPassword>", ALNUM + "+/=!#$%()*,-.:;?@[^_{|}~ '\"<>&"),
+    ("Bearer {s}", ALNUM + "._-~+/"),
+    ("custom_data={s}", ALNUM + "+/="),
+    ("password:{s}", ALNUM + "+/=!#$%()*-.:>?@[]^_{|}~"),
+    ("mysql -uroot -p{s} db", ALNUM + "+/=!#$%()*-.:<>?@[]^_{}~"),
+]
+
+
+@settings(max_examples=800, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ctx=st.sampled_from(NEW_CONTEXTS), data=st.data(), prefix=noise, suffix=noise)
+def test_planted_red_team_secret_never_survives(ctx, data, prefix, suffix):
+    from loganalyzer.redact import needs_scrub
+    template, alphabet = ctx
+    secret = data.draw(_secret(alphabet))
+    assume(secret not in prefix and secret not in suffix)
+    text = prefix + " " + template.format(s=secret) + " " + suffix
+    assert needs_scrub(text)  # the parsers' cheap pre-filter lets it through to redact()
+    out = redact(text)
+    assert secret not in out
+    assert redact(out) == out
+
+
+RED_ADVERSARIAL = [
+    "<UserPassword><![CDATA[" * 2800, "<a><![CDATA[" * 5500, "Bearer a1" * 6700, "bearer " * 9400,
+    "sig%3D" * 11000, "%26sig%3Da" * 6600, "mysql " * 11000, "mysql -p" * 8200, "token=" * 11000,
+    "password:" * 7300, "{u'password': u'" * 4000,
+]
+
+
+@pytest.mark.parametrize("text", RED_ADVERSARIAL, ids=lambda s: repr(s[:14]))
+def test_64k_adversarial_red_team_line_is_fast(text):
+    assert len(text) >= 60000
+    start = time.perf_counter()
+    out = redact(text)
+    assert time.perf_counter() - start < 1.0
+    assert redact(out) == out
+
+
+# --- GAFamily version of a damaged (recovered) ExtensionsConfig ---------------------------------------
+def _ext_conf(version: str, decl: str = '<?xml version="1.0 x" encoding="utf-8"?>') -> bytes:
+    return (f'{decl}<Extensions version="1.0.0.0" goalStateIncarnation="3"><GuestAgentExtension>'
+            f'<GAFamilies><GAFamily><Name>Prod</Name><Version>{version}</Version></GAFamily></GAFamilies>'
+            f'<Location>westeurope {version}</Location></GuestAgentExtension></Extensions>').encode()
+
+
+@pytest.mark.parametrize("version, secret", [
+    ("2.11.1.12 &lt;UserPassword&gt;GaPw1&lt;/UserPassword&gt;", "GaPw1"),
+    ("2.11.1.12 &lt;CustomData&gt;GaCd2&lt;/CustomData&gt;", "GaCd2"),
+    ("2.11.1.12 &quot;adminPassword&quot;:&quot;GaPw3&quot;", "GaPw3"),
+    ("&lt;UserPassword&gt;&lt;![CDATA[GaPw4]]&gt;&lt;/UserPassword&gt;", "GaPw4"),
+])
+def test_gafamily_version_never_carries_a_secret(version, secret):
+    from loganalyzer.parsers import ParseContext
+    from loganalyzer.parsers.goal_state import parse_extensions_config
+    ctx = ParseContext()
+    list(parse_extensions_config(_ext_conf(version), "var/lib/waagent/ExtensionsConfig.3.xml", ctx))
+    assert ctx.facts.requested_agent_version is None  # not a version: not shown at all
+    assert any("GAFamily Version" in p.message for p in ctx.problems)
+    # the recovered document kept its <>" so redaction still sees the secret elsewhere (Location)
+    assert secret not in repr(redact_data({"facts": repr(ctx.facts), "problems": repr(ctx.problems)}))
+
+
+def test_gafamily_plain_version_is_kept():
+    from loganalyzer.parsers import ParseContext
+    from loganalyzer.parsers.goal_state import parse_extensions_config
+    for decl in ("", '<?xml version="1.0 x"?>'):  # well-formed and recovered
+        ctx = ParseContext()
+        list(parse_extensions_config(_ext_conf("2.13.1.1", decl), "var/lib/waagent/ExtensionsConfig.3.xml", ctx))
+        assert ctx.facts.requested_agent_version == "2.13.1.1"

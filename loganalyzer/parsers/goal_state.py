@@ -66,6 +66,10 @@ def _bool(value: Any) -> bool | None:
     return None
 
 
+# a GAFamily <Version> (2.13.1.1): anything else is hostile or damaged and never shown. Redaction
+# cannot be trusted with it: a recovered document may have lost the <>" that made a secret visible
+# (<UserPassword>x</UserPassword> comes out as "UserPasswordx/UserPassword").
+_AGENT_VERSION_RE = re.compile(r"\d{1,9}(?:\.\d{1,9}){0,5}")
 _MAX_ATTRIBUTES = 1000  # per element; lxml reads attribute lists in quadratic time
 
 
@@ -79,6 +83,17 @@ def _lazy(fn: Callable[[bytes, str, ParseContext], Iterator[Record]]
     return run
 
 
+def _numeric_refs(data: bytes) -> bytes:
+    """``&lt;`` ``&gt;`` ``&quot;`` ``&apos;`` ``&amp;`` as the character references they stand for.
+
+    After an error (a damaged XML declaration is enough) libxml2's recovery drops the named
+    references but keeps numeric ones: ``&lt;UserPassword&gt;x`` would come out as
+    ``UserPasswordx`` and no longer be recognisable as a secret by redaction.
+    """
+    return (data.replace(b"&lt;", b"&#60;").replace(b"&gt;", b"&#62;").replace(b"&quot;", b"&#34;")
+            .replace(b"&apos;", b"&#39;").replace(b"&amp;", b"&#38;"))
+
+
 def _parse(data: bytes, source: str, ctx: ParseContext):
     """parse_xml, falling back to libxml2 recovery for truncated/damaged (but safe) documents."""
     try:
@@ -87,7 +102,7 @@ def _parse(data: bytes, source: str, ctx: ParseContext):
         if "not allowed" in str(exc) or "empty" in str(exc):
             raise
         try:
-            root = parse_xml(data, recover=True)
+            root = parse_xml(_numeric_refs(data), recover=True)
         except ParseError:
             raise exc from None
         ctx.problem(source, f"{exc}; read what could be recovered")
@@ -180,8 +195,12 @@ def parse_extensions_config(data: bytes, source: str, ctx: ParseContext) -> Iter
     # agent family / requested version
     families = []
     for fam in iter_named(find_path(root, "GuestAgentExtension", "GAFamilies"), "GAFamily"):
+        version = text(fam, "Version")
+        if version is not None and not _AGENT_VERSION_RE.fullmatch(version):
+            ctx.problem(source, "GAFamily Version is not a version number; ignored")
+            version = None  # never the text itself: it may carry a secret redaction cannot see
         families.append({
-            "name": text(fam, "Name"), "version": text(fam, "Version"),
+            "name": text(fam, "Name"), "version": version,
             "isVersionFromRSM": _bool(text(fam, "IsVersionFromRSM")),
             "isVMEnabledForRSMUpgrades": _bool(text(fam, "IsVMEnabledForRSMUpgrades"))})
     blob = child(root, "StatusUploadBlob")
