@@ -61,9 +61,12 @@ _FAIL_LITERALS = ("ailed", "Error", "error:", "xception", "Traceback", "timed", 
                   "IsSuccessful", ",error,", "annot ", "is none")
 
 
+_FAIL_HINT_RE = re.compile("|".join(map(re.escape, _FAIL_LITERALS)))
+
+
 def failure_level(message: str) -> str | None:
     """"ERROR" when a backup-extension message reports a failure, else None."""
-    if not any(lit in message for lit in _FAIL_LITERALS):
+    if _FAIL_HINT_RE.search(message) is None:
         return None
     if _FAIL_RE.search(message) and not _BENIGN_RE.search(message):
         return "ERROR"
@@ -71,10 +74,14 @@ def failure_level(message: str) -> str | None:
 
 
 def _utc(text: str) -> datetime | None:
+    """``2024-01-14 22:16:48.792020`` or ``2024/01/14 22:16:48`` read as UTC."""
     try:
-        return datetime.fromisoformat(text.replace("/", "-")).replace(tzinfo=UTC)
+        return _fromiso(text.replace("/", "-") + "+00:00")
     except ValueError:
         return None
+
+
+_fromiso = datetime.fromisoformat
 
 
 def _fix_level(rec: Record) -> None:
