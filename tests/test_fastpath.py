@@ -301,6 +301,62 @@ def test_quiet_runs_fast_equals_slow(tmp_path_factory, monkeypatch, lines: list[
     assert_same(root)
 
 
+# --- records that differ only in their digits ------------------------------------------------------
+
+def _header_examples() -> list[str]:
+    """The examples and counter-examples of the agent-log patterns that are whole header lines."""
+    lines = []
+    for p in load_library().for_kind("waagent_log"):
+        for ex in (*p.examples, *p.counter_examples):
+            if fastpath.AgentLineParser().header(ex) is not None and "\n" not in ex:
+                lines.append(ex)
+    return sorted(set(lines))
+
+
+HEADER_EXAMPLES = _header_examples()
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_digit_variants_of_every_example(tmp_path: Path, seed: int) -> None:
+    """Each example of an agent-log pattern, in runs of variants whose digits (after the stamp)
+    are drawn from two values (memos by text must not mix them up): fast path == slow path."""
+    import random  # noqa: PLC0415
+
+    rnd = random.Random(seed)
+    lines = []
+    for line in HEADER_EXAMPLES:
+        for alphabet in ("01", "12", "0123456789"):
+            for _ in range(3):
+                lines.append(line[:27] + "".join(rnd.choice(alphabet) if c.isdigit() else c for c in line[27:]))
+    (tmp_path / "var/log").mkdir(parents=True)
+    (tmp_path / "var/log/waagent.log").write_text("\n".join(lines) + "\n")
+    assert_same(tmp_path)
+
+
+def test_stamps_at_the_ends_of_time(tmp_path: Path) -> None:
+    """The last microsecond of year 9999 is bucketed in its own hour (a float timestamp rounds it
+    to year 10000, which crashed the report), the same way by both paths."""
+    rows = ["9999-12-31T23:59:59.999999Z ERROR ExtHandler ExtHandler last",
+            "0001-01-01T00:00:00.000000Z ERROR ExtHandler ExtHandler first",
+            "9999/12/31 23:59:59.999999 ERROR ExtHandler E2 last", "0001/01/01 00:00:00.000000 INFO Daemon first"]
+    (tmp_path / "var/log").mkdir(parents=True)
+    (tmp_path / "var/log/waagent.log").write_text("\n".join(rows) + "\n")
+    assert_same(tmp_path)
+    _, rq = report(tmp_path, fast=True)
+    assert {row["bucket"] for row in rq.timeline} >= {"9999-12-31T23:00:00Z", "0001-01-01T00:00:00Z"}
+
+
+def test_pidof_exit_codes_are_told_apart(tmp_path: Path) -> None:
+    """``return code: [1]`` is benign noise, ``[2]`` is not: the same text but for one digit."""
+    rows = [f"2025-11-15T10:00:{i:02d}.000000Z ERROR ExtHandler ExtHandler Command: [pidof dhclient], "
+            f"return code: [{1 + i % 2}], result: []" for i in range(40)]
+    (tmp_path / "var/log").mkdir(parents=True)
+    (tmp_path / "var/log/waagent.log").write_text("\n".join(rows) + "\n")
+    assert_same(tmp_path)
+    got, _ = report(tmp_path, fast=True)
+    assert {n["pattern"]: n["count"] for n in got["noise"]}.get("benign.pidof_dhclient") == 20
+
+
 # --- the pre-filter ----------------------------------------------------------------------------------
 
 @settings(max_examples=80, deadline=None)
