@@ -452,7 +452,7 @@ def analyze(path: str | Path, *, patterns: str | Path | None = None, keep_record
             _read_one(member, ctx, collector, report)
         if relative and logs:  # durations count back from the collection time the data files gave
             collector.since, collector.until = _resolve_window(since, until, ctx.facts)
-        how = parallel.plan(logs, jobs) if collector.fast else None
+        how = parallel.plan(logs, jobs, FAST_KINDS) if collector.fast else None
         if how is None:
             for member in logs:
                 _read_one(member, ctx, collector, report)

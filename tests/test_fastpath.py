@@ -460,6 +460,9 @@ def test_plan_orders_biggest_first() -> None:
     assert parallel.plan(members, 1) is None
     assert parallel.plan(members[:1], 4) is None
     assert parallel.plan(members, 9).processes == 4  # no more processes than files
+    for m, kind in zip(members, ["waagent_log", "waagent_log", "vmsnapshot_log", "waagent_log"]):
+        m.kind = kind
+    assert parallel.plan(members, 2, ("waagent_log",)).order == [0, 1, 2, 3]  # c: 5 MB read slowly
 
 
 @settings(max_examples=200, deadline=None)
