@@ -708,6 +708,10 @@ class _Builder:
         if listing is not None and listing > self.limits.max_directory_bytes:
             raise InputError(f"refusing {label}: the zip's list of members is {_size(listing)} "
                              f"(limit {_size(self.limits.max_directory_bytes)})")
+        listed = _zip_listed_entries(f, listing)  # zipfile reads the whole list, whatever the count says
+        if listed > self.limits.max_listed:
+            raise InputError(f"refusing {label}: the zip lists {listed} members "
+                             f"(limit {self.limits.max_listed})")
         try:
             f.seek(0)
             try:
@@ -1362,6 +1366,32 @@ def _zip_end(f: BinaryIO) -> tuple[int, bytes, int] | None:
     if pos < 0 or len(tail) - pos < 22:
         return None
     return start, tail, pos
+
+
+def _zip_listed_entries(f: BinaryIO, listing: int | None) -> int:
+    """Entries the central directory before the end record holds (its headers counted, at most
+    ``listing`` bytes of it; the end record's own count can lie), 0 when unknown."""
+    found = _zip_end(f)
+    if found is None or not listing:
+        return 0
+    at, _tail, pos = found
+    end = at + pos
+    start = max(0, end - listing - 76)  # 76: a zip64 end record and its locator
+    n, carry = 0, b""
+    try:
+        f.seek(start)
+        left = end - start
+        while left > 0:
+            chunk = f.read(min(left, MiB))
+            if not chunk:
+                break
+            left -= len(chunk)
+            data = carry + chunk
+            n += data.count(b"PK\x01\x02")
+            carry = data[-3:]  # a header split between two reads (3 bytes hold no whole one)
+    except (OSError, ValueError, OverflowError):
+        return 0
+    return n
 
 
 def _zip_declared_entries(f: BinaryIO) -> tuple[int | None, int | None]:
