@@ -79,6 +79,8 @@ STRINGS: dict[str, dict[str, str]] = {
     "label.solution": {"en": "Solution", "de": "Lösung"},
     "label.docs": {"en": "Documentation", "de": "Dokumentation"},
     "label.observed": {"en": "Observed", "de": "Beobachtet"},
+    "problem.more": {"en": "{n} more problem(s) in this file, not listed",
+                     "de": "{n} weitere Problem(e) in dieser Datei, nicht aufgeführt"},
     "problem.local_time": {
         "en": "{n} record(s) carry local time without a zone (agent 2.2.45 and older, Python-2 extension logs); "
               "read as {zone}, which is a guess: times may be off by the VM's UTC offset",

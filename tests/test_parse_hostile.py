@@ -371,3 +371,18 @@ def test_a_data_parser_that_raises_at_the_call_is_a_problem_too(tmp_path, monkey
     report = analyze(root)
     assert any(p.source == "etc/os-release" and "refused before any record" in p.message
                for p in report.problems)
+
+
+def test_problems_of_one_file_are_capped_with_their_count():
+    """A file of a million bad lines must not hold a million problem objects: past the cap one
+    summary line keeps the number (and the worst severity)."""
+    from loganalyzer.parsers import MAX_PROBLEMS_PER_SOURCE, ParseContext
+
+    ctx = ParseContext()
+    for i in range(MAX_PROBLEMS_PER_SOURCE + 500):
+        ctx.problem("a.log", f"bad line {i}", i, "error" if i == MAX_PROBLEMS_PER_SOURCE + 7 else "warning")
+    ctx.problem("b.log", "fine")
+    a = [p for p in ctx.problems if p.source == "a.log"]
+    assert len(a) == MAX_PROBLEMS_PER_SOURCE + 1
+    assert a[-1].message == "500 more problem(s) in this file, not listed" and a[-1].severity == "error"
+    assert a[-1].params == {"n": 500} and [p.message for p in ctx.problems if p.source == "b.log"] == ["fine"]

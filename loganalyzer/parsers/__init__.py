@@ -56,11 +56,31 @@ class ParseContext:
     tz: tzinfo = timezone.utc  # zone assumed for local-time stamps
     tz_known: bool = False
     scratch: dict = field(default_factory=dict)  # per-bundle bookkeeping of parsers, never reported
+    _per_source: dict = field(default_factory=dict, repr=False)  # source -> [problems, summary or None]
 
     def problem(self, source: str, message: str, line: int | None = None,
                 severity: str = "warning") -> None:
-        self.problems.append(ParseProblem(source=source, message=message, line=line,
-                                          severity=severity))
+        """Record a problem; past :data:`MAX_PROBLEMS_PER_SOURCE` of one file only their number is
+        kept (one summary line: a file of a million bad lines must not hold a million objects)."""
+        seen = self._per_source.get(source)
+        if seen is None:
+            seen = self._per_source[source] = [0, None]
+        seen[0] += 1
+        if seen[0] <= MAX_PROBLEMS_PER_SOURCE:
+            self.problems.append(ParseProblem(source=source, message=message, line=line,
+                                              severity=severity))
+            return
+        more = seen[0] - MAX_PROBLEMS_PER_SOURCE
+        if seen[1] is None:
+            seen[1] = ParseProblem(source=source, message="", severity="warning")
+            self.problems.append(seen[1])
+        seen[1].message = f"{more} more problem(s) in this file, not listed"
+        seen[1].key, seen[1].params = "problem.more", {"n": more}
+        if severity == "error":
+            seen[1].severity = "error"
+
+
+MAX_PROBLEMS_PER_SOURCE = 200
 
 
 def text_parser(kind: str):
