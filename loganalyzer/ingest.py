@@ -646,7 +646,8 @@ class _Builder:
         elif fmt in ("gz", "bz2", "xz"):
             inner = self._decompressed_head(p, fmt)
             if not inner.strip(b"\0") and len(inner) < SNIFF_BYTES:
-                raise InputError(f"empty bundle: {p} (nothing inside the {_FMT_NAME[fmt]} file)")
+                raise InputError(f"empty bundle: {p} (nothing could be decompressed from the "
+                                 f"{_FMT_NAME[fmt]} file: it is empty or corrupt)")
             if _detect(inner[:512]) == "tar":
                 self.b.layout = "tar"
                 self._tar_bundle(p)

@@ -767,6 +767,14 @@ def test_zip_whose_end_record_understates_its_list(sandbox):
         assert [m.path for m in b.members] == ["var/log/waagent.log"]
 
 
+def test_gzip_whose_header_never_ends(sandbox):
+    """FCOMMENT set and no terminating NUL: nothing decompresses; one line that says so."""
+    work, private = sandbox
+    (work / "x.gz").write_bytes(b"\x1f\x8b\x08\x10" + b"\0" * 6 + b"c" * 100_000)
+    err = safe_open(work / "x.gz", private)
+    assert isinstance(err, InputError) and "empty or corrupt" in str(err)
+
+
 def test_total_size_limit(sandbox):
     work, private = sandbox
     z = make_zip(work / "logs.zip", {f"var/log/azure/X/f{i}.log": b"x" * 1000 for i in range(5)})
