@@ -702,14 +702,15 @@ class _Builder:
 
     def _zipfile(self, f: BinaryIO, label: str) -> zipfile.ZipFile:
         f = _Positional.wrap(f)
-        declared, listing = _zip_declared_entries(f)
+        end = _zip_end(f)
+        declared, listing = _zip_declared_entries(f, end)
         if declared is not None and declared > self.limits.max_listed:
             raise InputError(f"refusing {label}: the zip declares {declared} members "
                              f"(limit {self.limits.max_listed})")
         if listing is not None and listing > self.limits.max_directory_bytes:
             raise InputError(f"refusing {label}: the zip's list of members is {_size(listing)} "
                              f"(limit {_size(self.limits.max_directory_bytes)})")
-        listed = _zip_listed_entries(f, listing)  # zipfile reads the whole list, whatever the count says
+        listed = _zip_listed_entries(f, end, listing)  # zipfile reads the whole list, whatever the count says
         if listed > self.limits.max_listed:
             raise InputError(f"refusing {label}: the zip lists {listed} members "
                              f"(limit {self.limits.max_listed})")
@@ -1369,10 +1370,10 @@ def _zip_end(f: BinaryIO) -> tuple[int, bytes, int] | None:
     return start, tail, pos
 
 
-def _zip_listed_entries(f: BinaryIO, listing: int | None) -> int:
-    """Entries the central directory before the end record holds (its headers counted, at most
-    ``listing`` bytes of it; the end record's own count can lie), 0 when unknown."""
-    found = _zip_end(f)
+def _zip_listed_entries(f: BinaryIO, found: tuple[int, bytes, int] | None, listing: int | None) -> int:
+    """Entries the central directory before the end record (``found``: :func:`_zip_end`) holds:
+    its headers counted in at most ``listing`` bytes (the end record's own count can lie); 0 when
+    unknown."""
     if found is None or not listing:
         return 0
     at, _tail, pos = found
@@ -1395,9 +1396,9 @@ def _zip_listed_entries(f: BinaryIO, listing: int | None) -> int:
     return n
 
 
-def _zip_declared_entries(f: BinaryIO) -> tuple[int | None, int | None]:
-    """Entry count and central directory size from the end record (zip64 aware); None if unknown."""
-    found = _zip_end(f)
+def _zip_declared_entries(f: BinaryIO, found: tuple[int, bytes, int] | None) -> tuple[int | None, int | None]:
+    """Entry count and central directory size from the end record (``found``: :func:`_zip_end`;
+    zip64 aware); None if unknown."""
     if found is None:
         return None, None
     _start, tail, pos = found
