@@ -452,3 +452,31 @@ def test_gafamily_plain_version_is_kept():
         ctx = ParseContext()
         list(parse_extensions_config(_ext_conf("2.13.1.1", decl), "var/lib/waagent/ExtensionsConfig.3.xml", ctx))
         assert ctx.facts.requested_agent_version == "2.13.1.1"
+
+
+def test_scrub_screen_lets_every_hint_through():
+    """needs_scrub turns a text away when none of _SCRUB_SCREEN is in it lower-cased: every hint,
+    lower-cased, must hold one of them, and the function must spell out exactly those."""
+    import inspect
+
+    from loganalyzer.redact import _SCRUB_HINTS, _SCRUB_SCREEN, needs_scrub
+    for h in _SCRUB_HINTS:
+        assert any(s in h.lower() for s in _SCRUB_SCREEN), h
+    src = inspect.getsource(needs_scrub)
+    assert all(f'"{s}" in low' in src for s in _SCRUB_SCREEN)
+    assert src.count(" in low") == len(_SCRUB_SCREEN)
+
+
+_FRAGMENTS = ["sig", "=", "%", "SIG", "Sig", "pass", "word", "PASS", "WORD", "Protected", "Settings",
+              "protected_settings", "custom", "Data", "USTOM", "_DATA", "private key", "PRIVATE KEY",
+              "Account", "Key", "account_key", "SharedAccess", "Signature", "@", "Authorization", "x-ms-",
+              "tok", "en", "EN", "Bearer", "BEARER", "commandTo", "Execute", "command_to_execute", "mysql",
+              "MySQL", "MariaDB", "ariadb", " ", "İ", "ẞ", "Σ", "x"]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(_FRAGMENTS), max_size=12))
+def test_needs_scrub_is_exactly_the_hint_check(parts):
+    from loganalyzer.redact import _SCRUB_HINTS, needs_scrub
+    text = "".join(parts)
+    assert needs_scrub(text) == any(h in text for h in _SCRUB_HINTS)
