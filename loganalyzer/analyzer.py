@@ -22,7 +22,7 @@ from .patterns import Library, load_library
 from .residue import Recorder, ResidueMiner
 from .rules import (SAMPLES, Context, PatternStats, RuleSet, Sample, evaluate, evidence_text, load_rules,
                     route_causes)
-from .textio import iter_lines, read_capped
+from .textio import MAX_LINE, cr_line_ends, iter_lines, read_capped
 
 DATA_CAP = 16 * 1024 * 1024  # bytes read of one structured file
 AGENT_KINDS = ("waagent_log", "command_execution_log")
@@ -239,9 +239,11 @@ def _read_fast(member, ctx: parsers.ParseContext, collector: _Collector, info: I
                prefilter) -> None:
     from .fastpath import read_agent_log  # noqa: PLC0415
     before = collector.ordinal.get(member.path, 0)
-    stream = member.open()
+    stream = _text_stream(member, ctx)
+    stats: dict = {}
     try:
-        read_agent_log(stream, member.path, member.kind, ctx, collector, bool(member.truncated), prefilter)
+        read_agent_log(stream, member.path, member.kind, ctx, collector, bool(member.truncated), prefilter,
+                       stats)
     except parsers.ParseError as exc:
         ctx.problem(member.path, f"unreadable: {exc}", severity="error")
         info.status = "error"
@@ -260,6 +262,22 @@ def _read_fast(member, ctx: parsers.ParseContext, collector: _Collector, info: I
     info.records = collector.ordinal.get(member.path, 0) - before
     if getattr(member, "truncated", False):
         info.truncated = True
+    _report_cuts(member, ctx, stats)
+
+
+def _text_stream(member, ctx: parsers.ParseContext):
+    """The member opened for line reading: a file whose lines end in a lone CR reads them as lines."""
+    stream, cr_only = cr_line_ends(member.open())
+    if cr_only:
+        ctx.problem(member.path, "its lines end in a lone CR (classic Mac line ends): read with CR as "
+                    "the line break", severity="info")
+    return stream
+
+
+def _report_cuts(member, ctx: parsers.ParseContext, stats: dict) -> None:
+    if stats.get("cut"):
+        ctx.problem(member.path, f"{stats['cut']} line(s) longer than {MAX_LINE // 1024} KiB cut there "
+                    "(the rest of each is not read)")
 
 
 def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
@@ -303,6 +321,7 @@ def _records_of(parse, *args):
 def _read_member(member, ctx: parsers.ParseContext, collector: _Collector, info: InputFile) -> None:
     kind = member.kind
     partial = bool(member.truncated)
+    stats: dict = {}  # lines cut by the reader
     if collector.fast and kind in FAST_KINDS and (member.size or 0) >= FAST_MIN_BYTES:
         prefilter = _prefilter(collector.library, collector.rules, kind)
         if prefilter is not None:
@@ -316,17 +335,17 @@ def _read_member(member, ctx: parsers.ParseContext, collector: _Collector, info:
             info.truncated = partial = True
         records = _records_of(parsers.DATA_PARSERS[kind], data, member.path, ctx)
     elif kind in parsers.TEXT_PARSERS:
-        stream = member.open()
+        stream = _text_stream(member, ctx)
         prefilter = None
         if collector.fast and (member.size or 0) >= FAST_MIN_BYTES:
             prefilter = _prefilter(collector.library, collector.rules, kind)
         if prefilter is not None:  # records of no interest are counted, not matched
             from .fastpath import Tap, candidates  # noqa: PLC0415
             tap = Tap(stream, prefilter)
-            records = parsers.TEXT_PARSERS[kind](iter_lines(tap), member.path, ctx)
+            records = parsers.TEXT_PARSERS[kind](iter_lines(tap, stats=stats), member.path, ctx)
             records = candidates(records, tap, collector)
         else:
-            records = parsers.TEXT_PARSERS[kind](iter_lines(stream), member.path, ctx)
+            records = parsers.TEXT_PARSERS[kind](iter_lines(stream, stats=stats), member.path, ctx)
     else:
         info.status = "skipped"
         return
@@ -358,6 +377,7 @@ def _read_member(member, ctx: parsers.ParseContext, collector: _Collector, info:
     info.records = n
     if getattr(member, "truncated", False):
         info.truncated = True
+    _report_cuts(member, ctx, stats)
 
 
 def _read_one(member, ctx: parsers.ParseContext, collector: _Collector, report: Report) -> None:

@@ -331,7 +331,7 @@ assert TIMELINE_BUCKET == 3600, "the fast path buckets the timeline by the hour"
 
 
 def read_agent_log(stream: BinaryIO, source: str, kind: str, ctx: ParseContext, collector,
-                   partial: bool, prefilter: Prefilter) -> int:
+                   partial: bool, prefilter: Prefilter, stats: dict | None = None) -> int:
     """Read one agent log; feed candidate records to ``collector.add``, count the rest; return the
     number of records (what the slow path would have yielded)."""
     p = AgentLineParser(ctx)
@@ -588,7 +588,8 @@ def read_agent_log(stream: BinaryIO, source: str, kind: str, ctx: ParseContext, 
         stretch += 1
 
     try:
-        for block in iter_line_blocks(stream, chunk=RAW_CHUNK, on_raw=feed, first_chunk=FIRST_CHUNK):
+        for block in iter_line_blocks(stream, chunk=RAW_CHUNK, on_raw=feed, first_chunk=FIRST_CHUNK,
+                                      stats=stats):
             everything = marker.everything
             base = n
             plan = None

@@ -16,20 +16,74 @@ CHUNK = 1 << 20
 CUT_MARK = " ...[line truncated]"
 
 
-def iter_lines(stream: BinaryIO, max_line: int = MAX_LINE) -> Iterator[str]:
-    """Yield decoded lines without their line ending (``\\n``, ``\\r\\n`` or lone ``\\r``)."""
-    for block in iter_line_blocks(stream, max_line):
+def iter_lines(stream: BinaryIO, max_line: int = MAX_LINE, stats: dict | None = None) -> Iterator[str]:
+    """Yield decoded lines without their line ending (``\n`` or ``\r\n``; for files that end
+    their lines with a lone ``\r`` see :func:`cr_line_ends`)."""
+    for block in iter_line_blocks(stream, max_line, stats=stats):
         yield from block
+
+
+class _CrAsLf:
+    """A stream whose bytes are ``head`` and then the rest of ``stream``; ``\r`` read as ``\n``."""
+
+    def __init__(self, head: bytes, stream: BinaryIO) -> None:
+        self._head, self._stream = head.replace(b"\r", b"\n"), stream
+
+    def read(self, n: int = -1) -> bytes:
+        if self._head:
+            if n is None or n < 0:
+                data, self._head = self._head + self._stream.read().replace(b"\r", b"\n"), b""
+            else:
+                data, self._head = self._head[:n], self._head[n:]
+            return data
+        return self._stream.read(n).replace(b"\r", b"\n")
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def cr_line_ends(stream: BinaryIO, probe: int = 64 * 1024) -> tuple[BinaryIO, bool]:
+    """``stream`` to read from, and whether its lines end in a lone CR: when its first ``probe``
+    bytes hold a CR and no LF (classic Mac line ends: else the file is one long line), the
+    stream returned reads every CR as LF."""
+    head = stream.read(probe)
+    if b"\r" in head and b"\n" not in head:
+        return _CrAsLf(head, stream), True
+    return _Prefix(head, stream), False
+
+
+class _Prefix(_CrAsLf):
+    """``head``, then the rest of ``stream``, as they are."""
+
+    def __init__(self, head: bytes, stream: BinaryIO) -> None:
+        self._head, self._stream = head, stream
+
+    def read(self, n: int = -1) -> bytes:
+        if not self._head:
+            return self._stream.read(n)
+        if n is None or n < 0:
+            data, self._head = self._head + self._stream.read(), b""
+        else:
+            data, self._head = self._head[:n], self._head[n:]
+        return data
 
 
 def iter_line_blocks(stream: BinaryIO, max_line: int = MAX_LINE, chunk: int = CHUNK,
                      on_raw: Callable[[bytes], None] | None = None,
-                     first_chunk: int | None = None) -> Iterator[list[str]]:
+                     first_chunk: int | None = None, stats: dict | None = None) -> Iterator[list[str]]:
     """Yield lists of finished lines, one list per chunk read; ``on_raw`` sees each raw chunk first.
     ``first_chunk``: a smaller size for the first read (the reader learns the file's eras early).
+    ``stats["cut"]`` counts the lines cut at ``max_line``.
 
     The concatenation of the lists is exactly what :func:`iter_lines` yields.
     """
+    cuts = 0
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     pending = ""  # text of the current unfinished line (at most max_line chars kept)
     overflow = False
@@ -50,13 +104,18 @@ def iter_line_blocks(stream: BinaryIO, max_line: int = MAX_LINE, chunk: int = CH
                     pending += text
                     if len(pending) > max_line:
                         pending, overflow = pending[:max_line], True
+                        cuts += 1
             else:
                 first = parts[0]
                 if overflow:
                     head = _finish(pending, True)
                 else:
                     head = pending + first
-                    head = _finish(head[:max_line], True) if len(head) > max_line else _finish(head, False)
+                    if len(head) > max_line:
+                        head = _finish(head[:max_line], True)
+                        cuts += 1
+                    else:
+                        head = _finish(head, False)
                 tail = parts[-1]
                 block = parts
                 block[0] = head
@@ -67,12 +126,16 @@ def iter_line_blocks(stream: BinaryIO, max_line: int = MAX_LINE, chunk: int = CH
                         line = block[i]
                         if len(line) > max_line:
                             block[i] = _finish(line[:max_line], True)
+                            cuts += 1
                         elif line[-1:] == "\r":
                             block[i] = line[:-1]
                 yield block
                 pending, overflow = tail, False
                 if len(pending) > max_line:
                     pending, overflow = pending[:max_line], True
+                    cuts += 1
+        if stats is not None:
+            stats["cut"] = cuts
         if final:
             break
     if pending or overflow:

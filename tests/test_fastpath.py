@@ -548,3 +548,10 @@ def test_problems_found_while_reading_in_workers_reach_the_report(tmp_path: Path
     assert "bomb" in messages or "ratio" in messages
     assert any(p["file"].endswith("waagent.log.1.gz") and "truncated" in p["message"] for p in slow["problems"])
     assert [i["truncated"] for i in quick["inputs"]] == [i["truncated"] for i in slow["inputs"]]
+
+
+def test_cr_line_ends_fast_equals_slow(tmp_path: Path) -> None:
+    src = next((SAMPLES / "agent-crash-loop").rglob("waagent.log")).read_bytes().replace(b"\r\n", b"\n")
+    (tmp_path / "var/log").mkdir(parents=True)
+    (tmp_path / "var/log/waagent.log").write_bytes(src.replace(b"\n", b"\r") + b"x" * 70_000 + b"\r")
+    assert_same(tmp_path)

@@ -985,3 +985,42 @@ def test_a_name_flagged_utf8_that_is_not_refuses_that_member_only(tmp_path):
     report = analyze(z)
     read = {i.path: i.records for i in report.inputs if i.status == "read"}
     assert read == {"var/log/waagent.log": 2}
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.binary(max_size=3000), probe=st.integers(1, 200), chunk=st.integers(1, 300))
+def test_cr_line_ends_reads_every_byte_once(data, probe, chunk):
+    """The stream handed on is the file itself, or the file with every CR read as LF when its
+    first bytes hold a CR and no LF; reads of any size lose and repeat nothing."""
+    from loganalyzer.textio import cr_line_ends
+    stream, cr_only = cr_line_ends(io.BytesIO(data), probe)
+    got = b""
+    while True:
+        part = stream.read(chunk)
+        if not part:
+            break
+        got += part
+    head = data[:probe]
+    assert cr_only == (b"\r" in head and b"\n" not in head)
+    assert got == (data.replace(b"\r", b"\n") if cr_only else data)
+
+
+def test_a_log_with_cr_line_ends_reads_like_lf(tmp_path):
+    """Classic Mac line ends: the same findings as the LF file, and an info problem; a cut line is
+    reported (it was silent)."""
+    import loganalyzer
+    from conftest import SAMPLES
+    lf = tmp_path / "lf" / "var/log"
+    cr = tmp_path / "cr" / "var/log"
+    for d in (lf, cr):
+        d.mkdir(parents=True)
+    src = next(p for p in (SAMPLES / "agent-crash-loop").rglob("waagent.log"))
+    text = src.read_bytes().replace(b"\r\n", b"\n")
+    (lf / "waagent.log").write_bytes(text)
+    (cr / "waagent.log").write_bytes(text.replace(b"\n", b"\r"))
+    a, b = loganalyzer.analyze(lf.parent.parent), loganalyzer.analyze(cr.parent.parent)
+    assert [(f.cause, f.count) for f in a.findings] == [(f.cause, f.count) for f in b.findings]
+    assert any("lone CR" in p.message for p in b.problems)
+    assert not any("lone CR" in p.message for p in a.problems)
+    (lf / "waagent.log").write_bytes(text + b"2024-01-01T00:00:00.000000Z INFO Daemon " + b"x" * 100_000 + b"\n")
+    assert any("1 line(s) longer than 64 KiB cut" in p.message for p in loganalyzer.analyze(lf.parent.parent).problems)
