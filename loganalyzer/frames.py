@@ -220,9 +220,14 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def escape_cell(value: Any) -> Any:
-    """A text cell that a spreadsheet would take for a formula, with a leading apostrophe."""
-    if isinstance(value, str) and value.startswith(FORMULA_START):
-        return "'" + value
+    """A text cell for export: control and format characters (escape sequences, line breaks,
+    bidi overrides) as ``?``; one that a spreadsheet would take for a formula, with a leading
+    apostrophe."""
+    if isinstance(value, str):
+        if not value.isprintable():
+            value = "".join(ch if ch.isprintable() else "?" for ch in value)
+        if value.startswith(FORMULA_START):
+            return "'" + value
     return value
 
 

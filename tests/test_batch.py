@@ -529,6 +529,11 @@ def hostile_analyze(path, **options):
         facts.extension("Microsoft.Azure.RecoveryServices.VMSnapshotLinux")
         f = Finding("agent-crash-loop", "error", -0.25, 1, None, None, details={"ext": ["+cmd|' /C calc'!A0"]})
         return Report(bundle=str(path), findings=[f], facts=facts, patterns_version="fake-1")
+    if name.startswith("escapes"):
+        facts = Facts(agent_goal_state_version="2.9\x1b]0;pwned\x07", os_name="Ubuntu\u202e\n  forged row")
+        facts.extension("Microsoft.X\x1b[2J\nBy extension:\n  fake 99")
+        return Report(bundle=str(path), findings=[Finding("agent-crash-loop", "error", 0.9, 1, None, None)],
+                      facts=facts, patterns_version="fake-1")
     if name.startswith("partial"):
         report = Report(bundle=str(path), patterns_version="fake-1")
         report.partial = True  # the lead's Report.partial / partial_reasons (set by hand before they land)
@@ -708,3 +713,22 @@ def test_undecodable_bundle_name_is_a_row_and_reused(tmp_path):
     assert len(pd.read_csv(out / "bundles.csv")) == 3 and len(pd.read_parquet(out / "bundles.parquet")) == 3
     again = B.execute([d], out, jobs=1, timeout=60, progress="none", **FAKE)
     assert again.analysed == 0 and again.skipped == 3
+
+
+def test_bundle_text_cannot_drive_the_terminal_or_the_csv(tmp_path):
+    """Escape sequences, line breaks and bidi overrides from a bundle (third red-team pass) are
+    '?' in the console summary, the progress lines and the CSVs; the DataFrame keeps the text."""
+    import io
+    d = _hostile_fleet(tmp_path, "escapes")
+    out = tmp_path / "out"
+    fleet = B.execute([d], out, jobs=1, timeout=60, progress="none", analyze_fn=hostile_analyze,
+                      patterns_version="fake-1")
+    assert "\x1b" in fleet.bundles.set_index("bundle").loc["escapes", "extensions"]
+    summary = fleet.summary()
+    assert all(line.isprintable() for line in summary.split("\n"))
+    assert "fake 99" not in [line.strip() for line in summary.split("\n")]
+    for name in ("bundles.csv", "findings.csv"):
+        text = (out / name).read_text(encoding="utf-8")
+        assert "\x1b" not in text and "\u202e" not in text and "\x07" not in text
+    from loganalyzer.fleet import _shown
+    assert _shown("ok \x1b[2J\u202eline\nnext") == "ok ?[2J?line?next"
