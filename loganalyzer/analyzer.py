@@ -520,7 +520,7 @@ def _partial_reasons(bundle, report: Report, limit: int = 20) -> list[str]:
     """Why the report may miss something: members the bundle did not read (errors of the ingest
     step), inputs cut short or unreadable. One line each, at most ``limit`` (then a count)."""
     reasons = [f"{p.source}: {p.message}" for p in getattr(bundle, "problems", [])
-               if p.severity in ("error", "warning") and ("partial" in p.message or p.severity == "error")]
+               if p.severity == "error" or (p.severity == "warning" and "partial" in p.message)]
     for info in report.inputs:
         if info.status == "error":
             reasons.append(f"{info.path}: not read ({info.error or 'error'})")

@@ -81,6 +81,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from .model import SEVERITIES, iso
+from .textio import visible
 
 STATUSES = ("ok", "error", "timeout", "duplicate")
 STATE_FILE = "state.jsonl"
@@ -1125,17 +1126,11 @@ class _Progress:
             if row.get("partial"):
                 what = f"{what} [partial: {row.get('note') or 'bundle read only in part'}]"
             secs = f"{row['seconds']:.1f}s" if row.get("seconds") is not None else "-"
-            print(_shown(f"[{self.done}/{self.total}] {row['status']:7} {row['bundle']} {secs} {what}"),
+            print(visible(f"[{self.done}/{self.total}] {row['status']:7} {row['bundle']} {secs} {what}"),
                   file=self.stream, flush=True)
         elif self._bar is not None:
             top = ", ".join(f"{c} {n}" for c, n in self.causes.most_common(3))
             self._bar.update(self._task, advance=1, failed=self.failed, causes=top)
-
-
-def _shown(line: str) -> str:
-    """A line for the terminal: text from bundles cannot move the cursor, set the title, break
-    the line or reverse its direction (control and format characters as ``?``)."""
-    return line if line.isprintable() else "".join(ch if ch.isprintable() else "?" for ch in line)
 
 
 def fleet_summary(bundles, findings) -> str:
@@ -1204,7 +1199,7 @@ def fleet_summary(bundles, findings) -> str:
         frame = ok[ok["bundle"].isin(bs)]
         causes = ", ".join(f"{k} {v}" for k, v in named.most_common(4)) if named else top(frame)
         lines.append(f"  {ext:50} {len(bs):5d} bundle(s)  {causes}")
-    return "\n".join(_shown(line) for line in lines)
+    return "\n".join(visible(line) for line in lines)
 
 
 # --- the run -------------------------------------------------------------------------------------

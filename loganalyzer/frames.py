@@ -53,6 +53,7 @@ from functools import cached_property
 from typing import Any, Iterable
 
 from .model import LEVELS, SEVERITIES, Report, iso
+from .textio import visible
 
 try:  # the kind vocabulary; fall back to the categories seen when the module is not there
     from .inputs import KINDS as _KINDS
@@ -224,8 +225,7 @@ def escape_cell(value: Any) -> Any:
     bidi overrides) as ``?``; one that a spreadsheet would take for a formula, with a leading
     apostrophe."""
     if isinstance(value, str):
-        if not value.isprintable():
-            value = "".join(ch if ch.isprintable() else "?" for ch in value)
+        value = visible(value)
         if value.startswith(FORMULA_START):
             return "'" + value
     return value

@@ -17,26 +17,27 @@ CUT_MARK = " ...[line truncated]"
 
 
 def iter_lines(stream: BinaryIO, max_line: int = MAX_LINE, stats: dict | None = None) -> Iterator[str]:
-    """Yield decoded lines without their line ending (``\n`` or ``\r\n``; for files that end
-    their lines with a lone ``\r`` see :func:`cr_line_ends`)."""
+    """Yield decoded lines without their line ending (``\\n`` or ``\\r\\n``; for files that end
+    their lines with a lone ``\\r`` see :func:`cr_line_ends`)."""
     for block in iter_line_blocks(stream, max_line, stats=stats):
         yield from block
 
 
-class _CrAsLf:
-    """A stream whose bytes are ``head`` and then the rest of ``stream``; ``\r`` read as ``\n``."""
+class _Reread:
+    """``head`` (bytes already read), then the rest of ``stream``; with ``cr_as_lf`` every CR
+    reads as LF."""
 
-    def __init__(self, head: bytes, stream: BinaryIO) -> None:
-        self._head, self._stream = head.replace(b"\r", b"\n"), stream
+    def __init__(self, head: bytes, stream: BinaryIO, cr_as_lf: bool) -> None:
+        self._head, self._stream, self._cr_as_lf = head, stream, cr_as_lf
 
     def read(self, n: int = -1) -> bytes:
-        if self._head:
-            if n is None or n < 0:
-                data, self._head = self._head + self._stream.read().replace(b"\r", b"\n"), b""
-            else:
-                data, self._head = self._head[:n], self._head[n:]
-            return data
-        return self._stream.read(n).replace(b"\r", b"\n")
+        if not self._head:
+            data = self._stream.read(n)
+        elif n is None or n < 0:
+            data, self._head = self._head + self._stream.read(), b""
+        else:
+            data, self._head = self._head[:n], self._head[n:]
+        return data.replace(b"\r", b"\n") if self._cr_as_lf else data
 
     def close(self) -> None:
         self._stream.close()
@@ -53,25 +54,14 @@ def cr_line_ends(stream: BinaryIO, probe: int = 64 * 1024) -> tuple[BinaryIO, bo
     bytes hold a CR and no LF (classic Mac line ends: else the file is one long line), the
     stream returned reads every CR as LF."""
     head = stream.read(probe)
-    if b"\r" in head and b"\n" not in head:
-        return _CrAsLf(head, stream), True
-    return _Prefix(head, stream), False
+    cr_only = b"\r" in head and b"\n" not in head
+    return _Reread(head, stream, cr_only), cr_only
 
 
-class _Prefix(_CrAsLf):
-    """``head``, then the rest of ``stream``, as they are."""
-
-    def __init__(self, head: bytes, stream: BinaryIO) -> None:
-        self._head, self._stream = head, stream
-
-    def read(self, n: int = -1) -> bytes:
-        if not self._head:
-            return self._stream.read(n)
-        if n is None or n < 0:
-            data, self._head = self._head + self._stream.read(), b""
-        else:
-            data, self._head = self._head[:n], self._head[n:]
-        return data
+def visible(text: str) -> str:
+    """``text`` with control and format characters (escape sequences, line breaks, bidi
+    overrides) as ``?``: bundle text that cannot drive a terminal or break a line."""
+    return text if text.isprintable() else "".join(ch if ch.isprintable() else "?" for ch in text)
 
 
 def iter_line_blocks(stream: BinaryIO, max_line: int = MAX_LINE, chunk: int = CHUNK,

@@ -730,5 +730,5 @@ def test_bundle_text_cannot_drive_the_terminal_or_the_csv(tmp_path):
     for name in ("bundles.csv", "findings.csv"):
         text = (out / name).read_text(encoding="utf-8")
         assert "\x1b" not in text and "\u202e" not in text and "\x07" not in text
-    from loganalyzer.fleet import _shown
-    assert _shown("ok \x1b[2J\u202eline\nnext") == "ok ?[2J?line?next"
+    from loganalyzer.textio import visible
+    assert visible("ok \x1b[2J\u202eline\nnext") == "ok ?[2J?line?next"

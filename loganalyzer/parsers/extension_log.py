@@ -73,15 +73,15 @@ def failure_level(message: str) -> str | None:
     return None
 
 
+_fromiso = datetime.fromisoformat
+
+
 def _utc(text: str) -> datetime | None:
     """``2024-01-14 22:16:48.792020`` or ``2024/01/14 22:16:48`` read as UTC."""
     try:
         return _fromiso(text.replace("/", "-") + "+00:00")
     except ValueError:
         return None
-
-
-_fromiso = datetime.fromisoformat
 
 
 def _fix_level(rec: Record) -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from ..textio import visible
+
 FORMATS = ("text", "json", "md", "html")
 _ALIASES = {"txt": "text", "markdown": "md", "htm": "html"}
 
@@ -71,7 +73,7 @@ def one_line(text: Any, limit: int = 300) -> str:
     """Collapse line breaks (``⏎``) and cut to ``limit`` characters with an ellipsis."""
     s = str(text or "").replace("\r\n", "\n").replace("\r", "\n").replace("\t", " ")
     s = " ⏎ ".join(part.strip() for part in s.split("\n")) if "\n" in s else s
-    s = "".join(ch if ch.isprintable() else "?" for ch in s)
+    s = visible(s)
     return s if len(s) <= limit else s[: max(0, limit - 1)] + "…"
 
 
