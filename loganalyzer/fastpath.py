@@ -260,9 +260,10 @@ def candidates(records, tap: Tap, collector):
     seen = 0
     for record in records:
         tap.records += 1
+        line = record.line
         end = record.end_line
-        if (record.level in _LOUD or end is None or tap.marker.everything
-                or any(i in marks for i in range(record.line, end + 1))):
+        if (record.level in _LOUD or end is None or line in marks or tap.marker.everything
+                or (end != line and any(i in marks for i in range(line + 1, end + 1)))):
             yield record
         else:
             count(record)

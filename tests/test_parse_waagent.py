@@ -312,6 +312,24 @@ def test_secrets_are_redacted():
     assert '"fileUris": ["u"]' in masked
 
 
+_PIECES = st.lists(st.sampled_from(["sig=Secret1", "password=Secret3", "x", " ", "\n", "sig", "="]), max_size=6)
+
+
+@given(_PIECES.map("".join), _PIECES.map("".join), st.booleans())
+@settings(max_examples=300, deadline=None)
+def test_builder_redacts_message_and_raw_alike(raw, message, continued):
+    """The builder checks a one-line record once when its message lies inside its raw line: what
+    comes out is what scrubbing each gives, whether or not the message is part of the raw text."""
+    from loganalyzer.parsers.waagent_log import RecordBuilder
+    b = RecordBuilder("f", "waagent_log")
+    b.start(1, raw, message)
+    if continued:
+        b.add(2, "sig=Secret2")
+    rec = b.finish()
+    expected = redact((message + "\nsig=Secret2").rstrip("\n")) if continued else redact(message)
+    assert rec.message == expected and rec.raw == redact(raw)
+
+
 def test_header_api_for_reuse():
     p = AgentLineParser(ParseContext())
     h = p.header("2024-02-01T10:00:00.000000Z ERROR ExtHandler ExtHandler boom")

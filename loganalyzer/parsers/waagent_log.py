@@ -415,8 +415,12 @@ class RecordBuilder:
             return None
         self._cur = None
         parts = self._parts
-        cur.message = redact(parts[0] if len(parts) == 1 else "\n".join(parts).rstrip("\n"))
-        cur.raw = redact(cur.raw)
+        raw = cur.raw
+        if len(parts) == 1 and not needs_scrub(raw) and parts[0] in raw:
+            cur.message = parts[0]  # a line without a secret hint: so is any text inside it
+        else:
+            cur.message = redact(parts[0] if len(parts) == 1 else "\n".join(parts).rstrip("\n"))
+            cur.raw = redact(raw)
         cur.end_line = self._end
         if self.finalize is not None:
             self.finalize(cur)
