@@ -40,7 +40,7 @@ from .parsers.waagent_log import (_EXT_FULL_RE, MAX_RECORD_CHARS, MAX_RECORD_LIN
 from .analyzer import TIMELINE_BUCKET
 from .literals import required_literals
 from .patterns import Library
-from .redact import _SCRUB_HINTS, needs_scrub
+from .redact import _SCRUB_HINTS, INVISIBLE_UTF8_PREFIXES, needs_scrub
 from .redact import redact as redact_full
 from .rules import RuleSet
 from .textio import iter_line_blocks
@@ -189,7 +189,8 @@ class Prefilter:
     def __init__(self, literals: list[str], needed: frozenset[str], engine: str | None = None) -> None:
         self.literals = literals
         self.needed = needed
-        raw = [lit.encode("utf-8") for lit in literals]
+        # a line with an invisible character is redacted without it (redact.py): read it exactly
+        raw = [lit.encode("utf-8") for lit in literals] + list(INVISIBLE_UTF8_PREFIXES)
         self.engine = engine or ("hyperscan" if _hyperscan() is not None else "aho-corasick")
         if self.engine == "hyperscan":
             hs = _hyperscan()

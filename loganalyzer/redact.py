@@ -390,6 +390,22 @@ def _finder_scanner():
 _SCANNER = _finder_scanner()
 
 
+# Format characters nobody sees (zero-width spaces and joiners, bidi controls, the soft hyphen,
+# variation selectors, tags). Inside a key they would hide a secret from every rule
+# (``sig\u200b=AbC``), so :func:`redact` removes them and :func:`needs_scrub` says yes to any text
+# that holds one. The UTF-8 form of each starts with one of INVISIBLE_UTF8_PREFIXES: the fast
+# path's line marker looks for these, so such a line is read the slow way (tests check both).
+_INVISIBLE_RE = re.compile("[\u00ad\u034f\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f"
+                           "\ufe00-\ufe0f\ufeff\U000e0000-\U000e0fff]")
+INVISIBLE_UTF8_PREFIXES = (b"\xc2\xad", b"\xcd\x8f", b"\xd8\x9c", b"\xe1\xa0\x8e", b"\xe2\x80", b"\xe2\x81",
+                           b"\xef\xb8", b"\xef\xbb\xbf", b"\xf3\xa0")
+
+
+def has_invisible(text: str) -> bool:
+    """True when ``text`` holds a character of :data:`_INVISIBLE_RE` (never for ASCII text)."""
+    return not text.isascii() and _INVISIBLE_RE.search(text) is not None
+
+
 def redact(text: str) -> str:
     """Return ``text`` with every secret replaced by ``<redacted>``. Never raises."""
     try:
@@ -400,6 +416,8 @@ def redact(text: str) -> str:
         if not text:
             return text
         text = without_surrogates(text)
+        if not text.isascii():
+            text = _INVISIBLE_RE.sub("", text)
         active: set[int] = set()
         for _, idxs in _SCANNER.iter(text.lower()):
             active.update(idxs)
@@ -446,7 +464,7 @@ def needs_scrub(text: str) -> bool:
             or "sharedaccesssignature" in low or "@" in low or "uthorization" in low or "x-ms-" in low
             or "token" in low or "earer" in low or "ommandto" in low or "ommand_to" in low
             or "ysql" in low or "ariadb" in low):
-        return False
+        return has_invisible(text)
     return ("sig=" in text or "SIG=" in text or "Sig=" in text or "sig%" in text or "SIG%" in text
         or "Sig%" in text or "assword" in text or "ASSWORD" in text or "rotectedSettings" in text
         or "rotected_settings" in text or "ROTECTED" in text or "ustomData" in text or "ustom_data" in text
@@ -455,7 +473,7 @@ def needs_scrub(text: str) -> bool:
         or "uthorization" in text or "x-ms-" in text or "token" in text or "Token" in text
         or "TOKEN" in text or "earer" in text or "EARER" in text or "ommandToExecute" in text
         or "ommandtoexecute" in text or "ommand_to_execute" in text or "OMMANDTOEXECUTE" in text
-        or "ysql" in text or "YSQL" in text or "ariadb" in text or "ARIADB" in text)
+        or "ysql" in text or "YSQL" in text or "ariadb" in text or "ARIADB" in text or has_invisible(text))
 
 
 def redact_data(obj: Any, _key: str | None = None, _depth: int = 0) -> Any:

@@ -366,8 +366,46 @@ def test_scrub_hints_are_digit_free_substring_checks():
                                                           "ommandToExecute", "@", "ustom_data", "A"]),
                                          max_size=10).map("".join))
 def test_needs_scrub_is_exactly_its_literals(text):
-    from loganalyzer.redact import _SCRUB_HINTS, needs_scrub
-    assert needs_scrub(text) == any(h in text for h in _SCRUB_HINTS)
+    from loganalyzer.redact import _SCRUB_HINTS, has_invisible, needs_scrub
+    assert needs_scrub(text) == (any(h in text for h in _SCRUB_HINTS) or has_invisible(text))
+
+
+_INVISIBLES = ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad", "\u202e", "\u2066", "\ufe0f",
+               "\U000e0041", "\u180e", "\u061c", "\u034f"]
+
+
+@pytest.mark.parametrize("mark", _INVISIBLES, ids=lambda c: f"U+{ord(c):04X}")
+@pytest.mark.parametrize("template", ["?sv=2020&sig{z}=LEAKZW&se=1", "pass{z}word=LEAKZW", "Pass{z}word: LEAKZW",
+                                      '"protected{z}Settings": "LEAKZW"', "Authori{z}zation: Bearer LEAKZW",
+                                      "Account{z}Key=LEAKZW;"])
+def test_invisible_characters_do_not_hide_a_secret(template, mark):
+    """A zero-width space, joiner, soft hyphen, bidi control ... inside a key is removed, so the
+    key is seen and its value masked; the text without a secret only loses the invisible character."""
+    from loganalyzer.redact import needs_scrub
+    text = "x " + template.format(z=mark) + " y"
+    assert needs_scrub(text)
+    out = redact(text)
+    assert "LEAKZW" not in out and mark not in out
+    assert redact(out) == out
+    assert redact("Fail" + mark + "ed to x") == "Failed to x"
+
+
+def test_every_invisible_character_is_seen_by_the_line_marker():
+    """The fast path marks lines holding any byte sequence of INVISIBLE_UTF8_PREFIXES; every
+    character redact() removes must start with one of them in UTF-8, or a line holding it would be
+    read by the fast path without the redaction the slow path gives it."""
+    from loganalyzer.redact import _INVISIBLE_RE, INVISIBLE_UTF8_PREFIXES, has_invisible
+    found = 0
+    for cp in range(0x80, 0x110000):
+        if 0xD800 <= cp < 0xE000:
+            continue
+        c = chr(cp)
+        if _INVISIBLE_RE.match(c):
+            found += 1
+            assert c.encode().startswith(INVISIBLE_UTF8_PREFIXES), hex(cp)
+            assert has_invisible("a" + c)
+    assert found > 100
+    assert not has_invisible("plain ASCII") and not has_invisible("Ünicode é ß – “quoted”")
 
 
 # one template per red-team form: (template, alphabet of the secret)
