@@ -480,6 +480,7 @@ def analyze(path: str | Path, *, patterns: str | Path | None = None, keep_record
             _read_parallel(bundle, logs, how, ctx, collector, report)
         for unknown in getattr(bundle, "unknown", []):
             report.inputs.append(InputFile(path=unknown, kind=None, status="unknown"))
+        _cap_extensions(ctx)
         report.problems.extend(getattr(bundle, "problems", []))
         report.problems.extend(ctx.problems)
         report.partial_reasons = _partial_reasons(bundle, report)
@@ -529,6 +530,28 @@ def _partial_reasons(bundle, report: Report, limit: int = 20) -> list[str]:
     if len(reasons) > limit:
         reasons[limit:] = [f"... and {len(reasons) - limit} more"]
     return reasons
+
+
+MAX_EXTENSIONS = 200  # a VM runs a few dozen handlers at most: more is a broken or crafted file
+
+
+def _cap_extensions(ctx: parsers.ParseContext) -> None:
+    """Keep the :data:`MAX_EXTENSIONS` extensions the bundle says most about (a status, a handler
+    state, more files), in the order first seen; say how many more were named and by which file."""
+    ext = ctx.facts.extensions
+    if len(ext) <= MAX_EXTENSIONS:
+        return
+    names = list(ext)
+    order = {n: i for i, n in enumerate(names)}
+    ranked = sorted(names, key=lambda n: (ext[n].status is None, ext[n].handler_state is None,
+                                          -len(ext[n].sources), order[n]))
+    keep = set(ranked[:MAX_EXTENSIONS])
+    dropped = [n for n in names if n not in keep]
+    where = Counter(s for n in dropped for s in ext[n].sources[:1])
+    ctx.facts.extensions = {n: ext[n] for n in names if n in keep}
+    source = where.most_common(1)[0][0] if where else "(bundle)"
+    ctx.problem(source, f"{len(dropped)} more extensions named than the {MAX_EXTENSIONS} listed "
+                "(the ones the bundle says most about are kept)")
 
 
 def _resolve_window(since, until, facts: Facts) -> tuple[datetime | None, datetime | None]:

@@ -140,3 +140,27 @@ def test_report_says_when_the_bundle_was_read_in_part(tmp_path) -> None:
     report = loganalyzer.analyze(z)
     assert report.partial and any("overlapping" in r for r in report.partial_reasons)
     assert not loganalyzer.analyze(SAMPLES / "healthy").partial
+
+
+def test_a_flood_of_extension_names_is_capped_and_said(tmp_path):
+    """An ExtensionsConfig naming 1,000 handlers (broken or crafted) listed them all (5 MB of JSON):
+    the facts keep MAX_EXTENSIONS, the ones the bundle says most about first, and a problem gives
+    the number left out; the cause of the sample stays what it was."""
+    import shutil
+
+    from loganalyzer import analyzer
+    base = SAMPLES / "snapshot-fsfreeze-failed"
+    want = next(c for n, c, _ in expected() if n == base.name)
+    shutil.copytree(base, tmp_path / "b")
+    cfg = next((tmp_path / "b").rglob("*__62/ExtensionsConfig.xml"))
+    junk = "".join(f'<Plugin name="Junk.Handler{i}" version="1.0" state="enabled" />' for i in range(1000))
+    # read before every file that names the backup extension: the first 200 names seen are junk
+    (tmp_path / "b/var/lib/waagent/ExtensionsConfig.1.xml").write_text(
+        cfg.read_text().replace("<Plugins>", "<Plugins>" + junk, 1))
+    r = loganalyzer.analyze(tmp_path / "b")
+    assert len(r.facts.extensions) == analyzer.MAX_EXTENSIONS
+    assert "Microsoft.Azure.RecoveryServices.VMSnapshotLinux" in r.facts.extensions
+    assert r.findings[0].cause == want
+    said = [p for p in r.problems if "more extensions named" in p.message]
+    assert len(said) == 1 and said[0].message.startswith(f"{1001 - analyzer.MAX_EXTENSIONS} more")
+    assert said[0].source == "var/lib/waagent/ExtensionsConfig.1.xml"
