@@ -368,7 +368,7 @@ def test_directory_symlinks_loops_and_fifos(sandbox, tmp_path):
     os.symlink(outside, root / "var/log/syslog")  # file link leading out
     os.symlink("/etc", root / "etc")  # folder link leading out
     os.symlink("../..", root / "var/log/loop")  # loop back to the root
-    os.symlink("waagent.log", root / "var/log/waagent.log.1")  # inside: fine
+    os.symlink("waagent.log", root / "var/log/waagent.log.1")  # inside: the same file, read once
     os.mkfifo(root / "var/log/messages")  # would block a naive reader
     start = time.monotonic()
     with safe_open(root, private) as b:
@@ -377,10 +377,26 @@ def test_directory_symlinks_loops_and_fifos(sandbox, tmp_path):
         assert "pointing outside the bundle" in text
         assert "directory loop" in text
         assert "fifo" in text
+        assert "var/log/waagent.log.1: the same file as var/log/waagent.log" in text
         data = read_all(b)
-        assert set(data) == {"var/log/waagent.log", "var/log/waagent.log.1"}
-        assert data["var/log/waagent.log.1"] == WAAGENT
+        assert set(data) == {"var/log/waagent.log"}
+        assert data["var/log/waagent.log"] == WAAGENT
         assert b"secret" not in b"".join(data.values())
+
+
+def test_hard_links_in_a_folder_are_read_once(sandbox):
+    """500 names of one 6 MB file made the analyzer read 3 GB (red team 8): each file is read
+    under the first name found, the others are one info line each; a copy is still read."""
+    work, private = sandbox
+    root = work / "bundle"
+    (root / "var/log").mkdir(parents=True)
+    (root / "var/log/waagent.log").write_bytes(WAAGENT)
+    for i in range(1, 6):
+        os.link(root / "var/log/waagent.log", root / f"var/log/waagent.log.{i}")
+    (root / "var/log/waagent.log.9").write_bytes(WAAGENT)  # same bytes, another file
+    with safe_open(root, private) as b:
+        assert set(read_all(b)) == {"var/log/waagent.log", "var/log/waagent.log.9"}
+        assert messages(b).count("the same file as var/log/waagent.log (a link)") == 5
 
 
 def test_unreadable_file_in_folder_is_a_problem(sandbox, monkeypatch):
