@@ -13,7 +13,7 @@ whose template shares most tokens (similarity >= ``threshold``); differing token
 """
 from __future__ import annotations
 
-from collections import Counter
+from collections import _count_elements  # the C loop of Counter.update, without its checks
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -22,14 +22,16 @@ import regex
 from .model import Evidence, Record, Template
 from .redact import scrub
 
+# (regex, placeholder, literals one of which every match holds: no literal, no search)
 _MASKS = [
-    (regex.compile(r"https?://\S+"), "<url>"),
-    (regex.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"), "<guid>"),
-    (regex.compile(r"(?<![\w.])(?:/[\w.@%+-]+)+/?"), "<path>"),
-    (regex.compile(r"\b\d+(?:\.\d+){1,3}\b"), "<ver>"),
-    (regex.compile(r"\b0x[0-9a-fA-F]+\b|\b[0-9a-fA-F]{16,}\b"), "<hex>"),
-    (regex.compile(r"'[^'\n]{0,200}'|\"[^\"\n]{0,200}\""), "<str>"),
-    (regex.compile(r"(?<![A-Za-z])-?\d+(?![A-Za-z])"), "<num>"),
+    (regex.compile(r"https?://\S+"), "<url>", ("://",)),
+    (regex.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"), "<guid>",
+     ("-",)),
+    (regex.compile(r"(?<![\w.])(?:/[\w.@%+-]+)+/?"), "<path>", ("/",)),
+    (regex.compile(r"\b\d+(?:\.\d+){1,3}\b"), "<ver>", (".",)),
+    (regex.compile(r"\b0x[0-9a-fA-F]+\b|\b[0-9a-fA-F]{16,}\b"), "<hex>", ()),
+    (regex.compile(r"'[^'\n]{0,200}'|\"[^\"\n]{0,200}\""), "<str>", ("'", '"')),
+    (regex.compile(r"(?<![A-Za-z])-?\d+(?![A-Za-z])"), "<num>", ()),
 ]
 MAX_TOKENS = 40
 
@@ -37,8 +39,9 @@ MAX_TOKENS = 40
 def mask(text: str) -> str:
     """The message's first line with variable parts replaced by placeholders."""
     line = text.split("\n", 1)[0][:2000]
-    for rx, repl in _MASKS:
-        line = rx.sub(repl, line)
+    for rx, repl, needs in _MASKS:
+        if not needs or any(lit in line for lit in needs):
+            line = rx.sub(repl, line)
     return line
 
 
@@ -115,34 +118,44 @@ class _Bucket:
     """The groups of one token count, indexed by (position, token) so that finding the most similar
     group costs what the record's tokens share with groups, not a pass over every group."""
 
-    __slots__ = ("groups", "at", "star")
+    __slots__ = ("groups", "at", "star", "known")
 
     def __init__(self, size: int) -> None:
         self.groups: list[_Group] = []
         self.at: list[dict[str, set[int]]] = [{} for _ in range(size)]  # token at i -> groups
         self.star: list[set[int]] = [set() for _ in range(size)]  # groups with <*> at i
+        self.known: dict[tuple[str, ...], tuple[int, int]] = {}  # best() while no group changes
 
-    def best(self, tokens: list[str]) -> tuple[int, int]:
+    def best(self, tokens: tuple[str, ...]) -> tuple[int, int]:
         """(index, tokens in common) of the first group sharing most tokens; (-1, 0) if none."""
-        shared: Counter = Counter()
+        found = self.known.get(tokens)
+        if found is not None:
+            return found
+        shared: dict[int, int] = {}
         for i, t in enumerate(tokens):
             hit = self.at[i].get(t)
             if hit:
-                shared.update(hit)
+                _count_elements(shared, hit)
             if self.star[i]:
-                shared.update(self.star[i])
+                _count_elements(shared, self.star[i])
         if not shared:
-            return -1, 0
-        top = max(shared.values())
-        return min(g for g, n in shared.items() if n == top), top
+            found = (-1, 0)
+        else:
+            top = max(shared.values())
+            found = (min(g for g, n in shared.items() if n == top), top)
+        if len(self.known) >= 50_000:
+            self.known.clear()
+        self.known[tokens] = found
+        return found
 
     def add(self, group: _Group) -> None:
         k = len(self.groups)
         self.groups.append(group)
         for i, t in enumerate(group.tokens):
             (self.star[i] if t == "<*>" else self.at[i].setdefault(t, set())).add(k)
+        self.known.clear()  # a new group can be the best of any tokens
 
-    def merge(self, k: int, tokens: list[str]) -> None:
+    def merge(self, k: int, tokens: tuple[str, ...]) -> None:
         """Positions where group ``k`` and ``tokens`` differ become ``<*>``."""
         group = self.groups[k]
         for i, (a, b) in enumerate(zip(group.tokens, tokens)):
@@ -150,6 +163,7 @@ class _Bucket:
                 self.at[i][a].discard(k)
                 self.star[i].add(k)
                 group.tokens[i] = "<*>"
+                self.known.clear()
 
 
 @dataclass
@@ -200,7 +214,8 @@ class ResidueMiner:
             bucket.add(best)
             self._n += 1
         else:
-            bucket.merge(k, tokens)
+            if same < len(tokens):  # all shared: the group's template stays as it is
+                bucket.merge(k, tokens)
             best = bucket.groups[k]
         if len(self._seen) < 200_000:
             self._seen.add(tuple(tokens))

@@ -103,3 +103,32 @@ def test_recorded_runs_group_like_the_miner(token_lists, threshold, max_groups, 
 def example_of_record(record):
     from loganalyzer.residue import example_of
     return example_of(record)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(["http", "s", "://", "/var/x", "-", "0x1f", "deadbeefdeadbeef1234", "1.2.3",
+                                 "12", "'", '"', ".", " ", "a", "\n", "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+                                 "ab", "_", "@", "%"]), max_size=25).map("".join))
+def test_mask_skips_only_searches_that_cannot_match(text):
+    """mask() runs a placeholder's regex only when the line holds one of its literals: the
+    result is that of running all of them in order."""
+    from loganalyzer import residue
+    line = text.split("\n", 1)[0][:2000]
+    for rx, repl, _ in residue._MASKS:
+        line = rx.sub(repl, line)
+    assert residue.mask(text) == line
+
+
+def test_a_group_that_shares_every_token_is_not_rewritten():
+    """Records joining a group with all tokens in common leave its template alone; a differing
+    token still becomes <*>, and best() answers from its memo only while no group changes."""
+    m = ResidueMiner()
+    for word in ["alpha", "beta", "alpha", "gamma", "alpha"]:
+        m.add_text(f"failure {word} in module 7")
+    assert [(t.template, t.count) for t in m.templates()] == [("failure <*> in module <num>", 5)]
+    # no room for a second group: "a x y" is dropped, then "a b y" makes the group "a b <*>",
+    # which "a x y" now joins, making it "a <*> <*>" (a memo kept across that change would drop it)
+    full = ResidueMiner(threshold=0.6, max_groups=1)
+    for tokens in ["a b c", "a x y", "a b y", "a x y"]:
+        full.absorb([tuple(tokens.split()), "ERROR", Evidence("f", 1, tokens), None, None, 1])
+    assert [(t.template, t.count) for t in full.templates()] == [("a <*> <*>", 3)] and full.dropped == 1
