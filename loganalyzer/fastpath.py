@@ -457,10 +457,14 @@ def read_agent_log(stream: BinaryIO, source: str, kind: str, ctx: ParseContext, 
                     mm[1] = hi
         return qp
 
+    parsed: list = []  # (line, its header) of the last lean_plan
+
     def lean_plan(level: str, line: str, more: list[str] | None) -> tuple | bool:
         """The patterns a record hits, when all of them are only counted; False otherwise (or
         when a WARNING/ERROR hits nothing: the residue miner needs the Record)."""
-        message = header(line).message
+        h = header(line)
+        parsed[:] = (line, h)  # close() builds the Record from it when the plan is False
+        message = h.message
         if more is not None and len(more) > 1:
             message = "\n".join([message, *more[1:]]).rstrip("\n")
         if needs_scrub(message):  # what _make does: the patterns see the redacted text
@@ -562,7 +566,7 @@ def read_agent_log(stream: BinaryIO, source: str, kind: str, ctx: ParseContext, 
                                 if nc.last_seen is None or stamp > nc.last_seen:
                                     nc.last_seen = stamp
                     return
-            hh = header(hline)
+            hh = parsed[1] if parsed and parsed[0] is hline else header(hline)
             msg_parts = [hh.message] if parts is None else [hh.message] + parts[1:]
             sync()
             add(_make(source, kind, start, end, hh, raw, msg_parts), partial, needed)
