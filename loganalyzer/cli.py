@@ -10,6 +10,7 @@ error (one line on stderr, never a traceback), 3 internal error.
 """
 from __future__ import annotations
 
+import math
 import os
 import signal
 import sys
@@ -70,7 +71,7 @@ def _parse_time(value: Optional[str]):
 
 def _write(text: str, output: Optional[Path]) -> None:
     if output is None:
-        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        _to_stdout(text if text.endswith("\n") else text + "\n")
         return
     try:
         output.write_text(text, encoding="utf-8")
@@ -78,12 +79,50 @@ def _write(text: str, output: Optional[Path]) -> None:
         raise UserError(f"cannot write {output}: {exc.strerror or exc}") from None
 
 
+def _to_stdout(text: str) -> None:
+    """Print the report: a terminal that cannot show a character gets '?' for it; a closed or
+    full standard output is a one-line error."""
+    out = sys.stdout
+    if out is None:
+        raise UserError("standard output is closed: write the report with -o FILE")
+    try:
+        try:
+            out.write(text)
+        except UnicodeEncodeError:  # e.g. PYTHONIOENCODING=ascii, or a C locale without UTF-8 mode
+            enc = getattr(out, "encoding", None) or "ascii"
+            out.write(text.encode(enc, "replace").decode(enc, "replace"))
+        out.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise UserError(f"cannot write to standard output: {exc.strerror or exc}") from None
+
+
+def _path_arg(value: str, what: str) -> Path:
+    """A path given on the command line; an empty one is a usage error (Path("") is the current folder)."""
+    if not value.strip():
+        raise UserError(f"{what} is empty")
+    return Path(value)
+
+
+def _not_the_input(output: Path, bundle: Path) -> None:
+    """Refuse to write the report over the bundle or over a file inside a bundle folder."""
+    try:
+        out, src = output.resolve(), bundle.resolve()
+    except (OSError, RuntimeError):
+        return
+    if out == src or (output.exists() and src.is_dir() and src in out.parents) or (
+            output.exists() and bundle.exists() and os.path.samefile(output, bundle)):
+        raise UserError(f"refusing to write the report over the input: {output}")
+
+
 @app.command("analyze")
 def analyze_cmd(
-    path: Path = typer.Argument(..., help="Bundle: log-collector zip, tar.gz, folder or one log file."),
+    path_arg: str = typer.Argument(..., metavar="PATH",
+                                   help="Bundle: log-collector zip, tar.gz, folder or one log file."),
     fmt: Fmt = typer.Option(Fmt.text, "--format", "-f", help="Output format."),
     lang: Lang = typer.Option(Lang.en, "--lang", "-l", help="Language of the report."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the report to this file."),
+    output_arg: Optional[str] = typer.Option(None, "--output", "-o", help="Write the report to this file."),
     brief: bool = typer.Option(False, "--brief", help="One line per cause."),
     show_all: bool = typer.Option(False, "--all", help="Also list benign noise and below-threshold hits."),
     no_color: bool = typer.Option(False, "--no-color", help="No colours in text output."),
@@ -97,11 +136,15 @@ def analyze_cmd(
     from . import analyzer
     from .model import severity_rank
     from .render import render
+    path = _path_arg(path_arg, "the bundle path")
+    output = None if output_arg is None else _path_arg(output_arg, "the output file (-o)")
+    if output is not None:
+        _not_the_input(output, path)
     report = analyzer.analyze(path, patterns=patterns, since=_parse_time(since), until=_parse_time(until),
                               jobs=jobs or None)
     if fmt is Fmt.html and output is None:
         raise UserError("--format html needs -o FILE")
-    color = (not no_color and output is None and fmt is Fmt.text and sys.stdout.isatty()
+    color = (not no_color and output is None and fmt is Fmt.text and sys.stdout is not None and sys.stdout.isatty()
              and "NO_COLOR" not in os.environ)
     text = render(report, fmt.value, lang=lang.value, brief=brief, show_all=show_all, color=color)
     _write(text, output)
@@ -196,7 +239,7 @@ def explain_cmd(cause: str = typer.Argument(..., help="A cause ID, e.g. no-inter
 @app.command("batch")
 def batch_cmd(
     inputs: List[str] = typer.Argument(..., help="Folders, globs or a text file listing bundle paths."),
-    out: Path = typer.Option(..., "--out", help="Output folder for the fleet tables and per-bundle JSON."),
+    out_arg: str = typer.Option(..., "--out", help="Output folder for the fleet tables and per-bundle JSON."),
     jobs: int = typer.Option(0, "--jobs", "-j", help="Worker processes (default: the machine's cores)."),
     timeout: float = typer.Option(600.0, "--timeout", help="Seconds allowed per bundle."),
     force: bool = typer.Option(False, "--force", help="Re-analyse bundles already in the output."),
@@ -204,6 +247,9 @@ def batch_cmd(
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler address."),
 ) -> None:
     """Analyse many bundles, each in isolation, into one fleet table."""
+    out = _path_arg(out_arg, "--out")
+    if not math.isfinite(timeout) or timeout <= 0:
+        raise UserError(f"--timeout must be a number of seconds above 0, not {timeout}")
     try:
         from .fleet import run_batch
     except ImportError as exc:

@@ -134,3 +134,54 @@ def test_since_and_until_window_on_collection_time(capsys):
     assert code == 2 and "duration too long" in err and err.count("\n") == 1
     code, out, _ = run([str(SAMPLES / "agent-crash-loop"), "--format", "json", "--since", "9999999999h"], capsys)
     assert code == 1 and json.loads(out)["findings"][0]["count"] == first["count"]  # before year 1: all
+
+
+def test_the_report_never_overwrites_the_input(capsys, tmp_path):
+    """-o naming the bundle (or a file inside a bundle folder) is refused before anything is written."""
+    import shutil
+    z = tmp_path / "n.zip"
+    shutil.copy(SAMPLES / "no-internet-access.zip", z)
+    before = z.read_bytes()
+    code, out, err = run([str(z), "-o", str(z)], capsys)
+    assert code == 2 and "over the input" in err and z.read_bytes() == before
+    folder = tmp_path / "b"
+    shutil.copytree(SAMPLES / "no-internet-access", folder)
+    log = folder / "var/log/waagent.log"
+    before = log.read_bytes()
+    for args in ([str(folder), "-o", str(log)], [str(log), "-o", str(log)]):
+        code, out, err = run(args, capsys)
+        assert code == 2 and "over the input" in err and log.read_bytes() == before
+    code, out, err = run([str(folder), "-o", str(folder / "report.txt")], capsys)  # a new file: fine
+    assert code == 1 and (folder / "report.txt").exists()
+
+
+@pytest.mark.parametrize("args", [[""], ["analyze", " "], [str(SAMPLES / "healthy"), "-o", ""],
+                                  ["batch", str(SAMPLES / "healthy"), "--out", ""],
+                                  ["batch", str(SAMPLES / "healthy"), "--out", "x", "--timeout", "inf"]])
+def test_empty_paths_and_infinite_timeout_are_usage_errors(capsys, tmp_path, monkeypatch, args):
+    """Path("") is the current folder: an empty argument read (or wrote) the whole working folder."""
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(args, capsys)
+    assert code == 2 and err.startswith("loganalyze: error:") and err.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("how", ["ascii", "full", "closed"])
+def test_standard_output_that_cannot_take_the_report(how):
+    """An ASCII-only terminal gets '?' for what it cannot show; /dev/full and a closed stdout are
+    one-line errors (they were 'internal error', exit 3)."""
+    import os
+    env = dict(os.environ, PYTHONIOENCODING="ascii") if how == "ascii" else None
+    cmd = [sys.executable, "-m", "loganalyzer.cli", "analyze", str(SAMPLES / "healthy"), "--lang", "de"]
+    if how == "ascii":
+        proc = subprocess.run(cmd, capture_output=True, env=env)
+        assert proc.returncode == 0 and b"?" in proc.stdout and proc.stderr == b""
+        return
+    if how == "full":
+        with open("/dev/full", "w") as full:
+            proc = subprocess.run(cmd, stdout=full, stderr=subprocess.PIPE)
+    else:
+        proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              preexec_fn=lambda: os.close(1))
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.decode().startswith("loganalyze: error:") and proc.stderr.count(b"\n") == 1
