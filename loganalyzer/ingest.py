@@ -356,17 +356,22 @@ class _Decompress(_Raw):
     def _step(self, n: int) -> bytes | None:
         d = self._d
         if getattr(d, "eof", False):
-            rest = d.unused_data + self._input
+            # zlib leaves what follows the member in unused_data AND in unconsumed_tail (when the
+            # call that reached the end was cut by max_length): taking both read those bytes twice
+            rest = d.unused_data if self._fmt == "gz" else d.unused_data + self._input
             self._input = b""
-            if not rest:
-                rest = self._src.read(16 * 1024)
-                self._in += len(rest)
+            while len(rest) < _MAGIC_BYTES:  # a member can end a byte before a read ends: get its magic
+                more = self._src.read(16 * 1024)
+                if not more:
+                    break
+                self._in += len(more)
+                rest += more
             if not rest.strip(b"\0"):  # end, or zero padding after the stream
                 self._done = True
                 return b""
             if _detect(rest[:8]) != self._fmt:
                 self._finish(f"unexpected data after the end of the {_FMT_NAME[self._fmt]} stream "
-                             "ignored", "info")
+                             "ignored")
                 return b""
             self._d = _decompressor(self._fmt)
             self._input = rest
@@ -408,6 +413,7 @@ class _Decompress(_Raw):
 
 
 _FMT_NAME = {"gz": "gzip", "bz2": "bzip2", "xz": "xz", "zstd": "zstd"}
+_MAGIC_BYTES = 8  # what _detect needs to tell the next member of a gzip/bzip2/xz file
 
 
 def _before_trailer(before, data: bytes, want: int) -> bytes:
