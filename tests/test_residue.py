@@ -1,3 +1,4 @@
+import pickle
 from datetime import datetime, timezone
 
 from loganalyzer.model import Record
@@ -90,6 +91,7 @@ def test_recorded_runs_group_like_the_miner(token_lists, threshold, max_groups, 
         rec = Recorder()
         for r in part:
             rec.add(r)
+        rec = pickle.loads(pickle.dumps(rec))  # as it comes back from a worker
         for entry in rec:
             merged.absorb(entry)
     key = lambda m: sorted((t.template, t.count, t.example, t.level, t.first_seen, t.last_seen) for t in m.templates())
@@ -132,3 +134,29 @@ def test_a_group_that_shares_every_token_is_not_rewritten():
     for tokens in ["a b c", "a x y", "a b y", "a x y"]:
         full.absorb([tuple(tokens.split()), "ERROR", Evidence("f", 1, tokens), None, None, 1])
     assert [(t.template, t.count) for t in full.templates()] == [("a <*> <*>", 3)] and full.dropped == 1
+
+
+def test_recorder_keeps_times_of_any_zone_and_levels():
+    """Rows hold UTC times as whole microseconds; a time with another zone object (an offset a
+    log wrote) is kept as it is, and the miner fed by the recorder gives what it gives itself."""
+    from datetime import timedelta
+
+    from loganalyzer.model import Record
+    from loganalyzer.residue import Recorder
+    plus2 = timezone(timedelta(hours=2))
+    t0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    # the first record of each text has a UTC time (kept whole); the latest time, written at +02:00, is in a row
+    times = [t0, t0 - timedelta(days=1), None, t0 + timedelta(microseconds=1),
+             t0.astimezone(plus2) + timedelta(minutes=5), t0.astimezone(plus2)]
+    texts = ["disk a failed 1", "net b failed 2", "disk a failed 3", "net b failed 4"]
+    records = [Record("f", i + 1, times[i % len(times)], "ERROR" if i % 3 else "WARNING", texts[i % len(texts)],
+                      "waagent_log") for i in range(60)]
+    direct, merged, rec = ResidueMiner(), ResidueMiner(), Recorder()
+    for r in records:
+        direct.add(r)
+        rec.add(r)
+    for entry in pickle.loads(pickle.dumps(rec)):
+        merged.absorb(entry)
+    key = lambda m: sorted((t.template, t.count, t.level, str(t.first_seen), str(t.last_seen)) for t in m.templates())
+    assert key(merged) == key(direct) and "+02:00" in str(key(direct))
+    assert len(rec.whole) == 2 and len(rec) == 60  # no run: one row a record, two of them whole
