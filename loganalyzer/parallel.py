@@ -55,7 +55,7 @@ def plan(members: Sequence, jobs: int | None, fast_kinds: frozenset[str] | tuple
 
     if "fork" not in mp.get_all_start_methods() or mp.current_process().daemon:
         return None
-    n = min(jobs or cpus(), len(members), 16)
+    n = min(jobs or cpus(), max(cpus(), 2), len(members), 16)  # --jobs 500 on 2 cores: 2, not 16
     if n < 2:
         return None
     return Plan(sorted(range(len(members)), key=lambda i: -costs[i]), n)

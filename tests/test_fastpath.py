@@ -459,7 +459,9 @@ def test_plan_orders_biggest_first() -> None:
     assert how.processes == 2
     assert parallel.plan(members, 1) is None
     assert parallel.plan(members[:1], 4) is None
-    assert parallel.plan(members, 9).processes == 4  # no more processes than files
+    assert parallel.plan(members, 9).processes == min(4, max(parallel.cpus(), 2))  # no more than files, or cores
+    many = [M(f"f{i}.gz", 1 << 20) for i in range(40)]
+    assert parallel.plan(many, 500).processes == max(parallel.cpus(), 2)  # --jobs 500 on 2 cores started 16
     for m, kind in zip(members, ["waagent_log", "waagent_log", "vmsnapshot_log", "waagent_log"]):
         m.kind = kind
     assert parallel.plan(members, 2, ("waagent_log",)).order == [0, 1, 2, 3]  # c: 5 MB read slowly
