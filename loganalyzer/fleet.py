@@ -81,6 +81,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from .model import SEVERITIES, iso
+from .redact import scrub
 from .textio import visible
 
 STATUSES = ("ok", "error", "timeout", "duplicate")
@@ -326,7 +327,7 @@ def bundle_ids(paths: Sequence[Path]) -> dict[Path, str]:
     """A short unique id per path: its name, with parent folder names prepended on clashes."""
     def name(p: Path, k: int) -> str:
         parts = [x for x in p.parts if x not in ("/", "")][-k:]
-        text = re.sub(r"[^A-Za-z0-9._-]+", "_", "-".join(parts)).strip("._-") or "bundle"
+        text = re.sub(r"[^A-Za-z0-9._-]+", "_", scrub("-".join(parts))).strip("._-") or "bundle"
         return text[-120:]
 
     depth = {p: 1 for p in paths}
@@ -370,7 +371,7 @@ def _resolve_fn(fn: Callable | str | None) -> Callable:
 
 
 def _one_line(text: str, limit: int = 500) -> str:
-    text = " ".join(str(text).split())
+    text = scrub(" ".join(str(text).split()))  # an error can quote a path or a line
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -989,8 +990,13 @@ def _utf8(text: str) -> bytes:
 
 
 def _stored(values: dict[str, Any]) -> dict[str, Any]:
-    """A normalised row as JSON values (times as ISO text)."""
-    return {k: iso(v) if isinstance(v, datetime) else v for k, v in values.items()}
+    """A normalised row as JSON values (times as ISO text; a path or error without secrets: a
+    bundle named ``...sig=X.zip`` stays a file name, not a report of its secret)."""
+    return {k: iso(v) if isinstance(v, datetime) else scrub(v) if k in _SCRUBBED and isinstance(v, str) else v
+            for k, v in values.items()}
+
+
+_SCRUBBED = frozenset({"path", "error"})
 
 
 def _entry(task: dict, result: dict, patterns_version: str | None) -> tuple[dict, str | None]:

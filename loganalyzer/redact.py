@@ -45,10 +45,12 @@ _SECRET_WORDS = (
     "shared_access_key", "shared_access_signature",
     # a handler's command line: protected settings often carry one with credentials in it
     "commandtoexecute", "command_to_execute",
+    # ODBC connection strings (Pwd=), MYSQL_PWD= (found as "_PWD": the shell's PWD= is a folder), "pwd: x"
+    "_pwd", "pwd",
 )
 _SECRET_EXACT = {"sig", "signature", "token", "key", "sas", "userpassword"}
 # key names that contain a secret word but name something harmless
-_NOT_SECRET = ("thumbprint", "authentication", "passwordcryptid", "passwordcryptsaltlength")
+_NOT_SECRET = ("thumbprint", "authentication", "passwordcryptid", "passwordcryptsaltlength", "oldpwd")
 _KEEP_VALUES = {"y", "n", "yes", "no", "true", "false", "none", "null", "nil", "on", "off"}
 _PREFILTER = tuple(_SECRET_WORDS) + ("sig", "token", "key", "sas", "signature")
 
@@ -58,7 +60,10 @@ Span = tuple[int, int, str]  # start, end, replacement
 @functools.lru_cache(maxsize=4096)  # a report asks about the same few hundred field names
 def is_secret_key(key: str) -> bool:
     """True when a field named ``key`` holds a secret (``adminPassword``, ``ns1:CustomData``)."""
-    k = key.rsplit(":", 1)[-1].strip().lower()
+    k = key.rsplit(":", 1)[-1].strip()
+    if k in ("PWD", "OLDPWD"):  # the shell's working folder (env dumps), not ODBC's Pwd= or MYSQL_PWD
+        return False
+    k = k.lower()
     bare = k.replace("_", "").replace("-", "")  # protected_settings, user-password
     if not k or any(n in bare for n in _NOT_SECRET):
         return False
@@ -324,6 +329,25 @@ def _whole(rx: re.Pattern) -> Callable[[str], Iterator[Span]]:
 # credentials in a URL: scheme://user:PASSWORD@host
 _URL_CRED = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.\-]{0,20}://[^/\s:@\"'<>]{1,200}:(?P<val>[^@\s/\"'<>]{1,200})@")
 
+# credentials without a scheme: HttpProxy.Host=user:PASSWORD@proxy (waagent.conf), user:pw@host:port
+_USERINFO = re.compile(r"(?<![\w/:.@%+-])[\w.%+-]{1,200}:(?P<val>[^@\s/\"'<>:]{1,200})@(?=[A-Za-z0-9\[])")
+# command lines: curl -u user:PW, sshpass -p PW, --admin-password PW (an option whose name says so)
+_CURL_USER = re.compile(r"\bcurl\b[^\n;|&]*?\s(?:-u|--user)[ =]?[^\s:'\"]*:(?P<val>[^\s'\"]+)", re.I)
+_SSHPASS = re.compile(r"\bsshpass\b[^\n;|&]*?\s-p\s*(?P<val>[^\s'\"]+)", re.I)
+_OPTION = re.compile(r"(?<![\w-])(?P<name>--?[\w-]*(?:password|passwd|pwd|passphrase|secret|token)[\w-]*)[ \t]+"
+                     r"(?!-)(?P<val>[^\s'\"]+)", re.I)
+_OPTION_NOT = ("file", "path", "dir", "length", "policy", "prompt", "stdin", "env", "type", "name")
+
+
+def _option(text: str) -> Iterator[Span]:
+    """The value after ``--admin-password``, ``-secret`` ... (not after --password-file, --no-...)."""
+    for m in _OPTION.finditer(text):
+        name = m.group("name").lower()
+        if not name.startswith("--no-") and not name.endswith(_OPTION_NOT):
+            yield m.start("val"), m.end("val"), MARK
+# GitHub tokens (personal, OAuth, user-to-server, server-to-server, refresh; fine-grained)
+_GITHUB = re.compile(r"\b(?:gh[pousr]_|github_pat_)[A-Za-z0-9_]{30,}")
+
 # (words of which one must occur in the lower-cased text, a finder of spans to mask)
 _FINDERS: list[tuple[tuple[str, ...], Callable[[str], Iterator[Span]]]] = [
     (("-----begin",), _pem),
@@ -346,6 +370,11 @@ _FINDERS: list[tuple[tuple[str, ...], Callable[[str], Iterator[Span]]]] = [
     (("bearer",), _group(_BEARER)),
     (("mysql", "mariadb"), _mysql),
     (("@",), _group(_URL_CRED)),
+    (("@",), _group(_USERINFO)),
+    (("curl",), _group(_CURL_USER)),
+    (("sshpass",), _group(_SSHPASS)),
+    (("assword", "asswd", "pwd", "passphrase", "secret", "token"), _option),
+    (("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"), _whole(_GITHUB)),
 ]
 
 
@@ -438,13 +467,15 @@ _SCRUB_HINTS = ("sig=", "SIG=", "Sig=", "sig%", "SIG%", "Sig%", "assword", "ASSW
                 "PRIVATE KEY", "AccountKey", "ccountKey", "ccount_key", "SharedAccessSignature", "@",
                 "uthorization", "x-ms-", "token", "Token", "TOKEN", "earer", "EARER",
                 "ommandToExecute", "ommandtoexecute", "ommand_to_execute", "OMMANDTOEXECUTE", "ysql",
-                "YSQL", "ariadb", "ARIADB")
+                "YSQL", "ariadb", "ARIADB", "pwd", "Pwd", "PWD", "curl", "sshpass", "ecret", "ECRET", "asswd",
+                "ASSWD", "assphrase", "ASSPHRASE", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_")
 
 
 # lower-case literals one of which every hint, lower-cased, contains (tests/test_redact.py checks it)
 _SCRUB_SCREEN = ("sig=", "sig%", "assword", "rotected", "ustom", "private key", "ccountkey", "ccount_key",
                  "sharedaccesssignature", "@", "uthorization", "x-ms-", "token", "earer", "ommandto",
-                 "ommand_to", "ysql", "ariadb")
+                 "ommand_to", "ysql", "ariadb", "pwd", "curl", "sshpass", "ecret", "asswd", "assphrase", "ghp_",
+                 "gho_", "ghu_", "ghs_", "ghr_", "github_pat_")
 
 
 def scrub(text: str) -> str:
@@ -463,7 +494,9 @@ def needs_scrub(text: str) -> bool:
             or "private key" in low or "ccountkey" in low or "ccount_key" in low
             or "sharedaccesssignature" in low or "@" in low or "uthorization" in low or "x-ms-" in low
             or "token" in low or "earer" in low or "ommandto" in low or "ommand_to" in low
-            or "ysql" in low or "ariadb" in low):
+            or "ysql" in low or "ariadb" in low or "pwd" in low or "curl" in low or "sshpass" in low
+            or "ecret" in low or "asswd" in low or "assphrase" in low or "ghp_" in low or "gho_" in low
+            or "ghu_" in low or "ghs_" in low or "ghr_" in low or "github_pat_" in low):
         return has_invisible(text)
     return ("sig=" in text or "SIG=" in text or "Sig=" in text or "sig%" in text or "SIG%" in text
         or "Sig%" in text or "assword" in text or "ASSWORD" in text or "rotectedSettings" in text
@@ -473,7 +506,11 @@ def needs_scrub(text: str) -> bool:
         or "uthorization" in text or "x-ms-" in text or "token" in text or "Token" in text
         or "TOKEN" in text or "earer" in text or "EARER" in text or "ommandToExecute" in text
         or "ommandtoexecute" in text or "ommand_to_execute" in text or "OMMANDTOEXECUTE" in text
-        or "ysql" in text or "YSQL" in text or "ariadb" in text or "ARIADB" in text or has_invisible(text))
+        or "ysql" in text or "YSQL" in text or "ariadb" in text or "ARIADB" in text or "pwd" in text
+        or "Pwd" in text or "PWD" in text or "curl" in text or "sshpass" in text or "ecret" in text
+        or "ECRET" in text or "asswd" in text or "ASSWD" in text or "assphrase" in text or "ASSPHRASE" in text
+        or "ghp_" in text or "gho_" in text or "ghu_" in text or "ghs_" in text or "ghr_" in text
+        or "github_pat_" in text or has_invisible(text))
 
 
 def redact_data(obj: Any, _key: str | None = None, _depth: int = 0) -> Any:

@@ -732,3 +732,23 @@ def test_bundle_text_cannot_drive_the_terminal_or_the_csv(tmp_path):
         assert "\x1b" not in text and "\u202e" not in text and "\x07" not in text
     from loganalyzer.textio import visible
     assert visible("ok \x1b[2J\u202eline\nnext") == "ok ?[2J?line?next"
+
+
+def test_a_secret_in_a_bundle_name_stays_out_of_the_tables_and_the_console(tmp_path, capsys):
+    """A bundle file named like a SAS URL (red team 8): the console, bundles.csv/.parquet, the
+    bundle id and the per-bundle report show the name without the secret; an error that quotes
+    the path too."""
+    import shutil
+    src = tmp_path / "in"
+    src.mkdir()
+    shutil.copy(Path(__file__).resolve().parents[1] / "samples" / "no-internet-access.zip", src / "x.zip?sv=1&sig=LEAKNAME1.zip")
+    (src / "bad sig=LEAKNAME2.zip").write_bytes(b"PK\x03\x04 not a zip")
+    out = tmp_path / "out"
+    fleet = B.execute([src], out, jobs=1, timeout=60, progress="lines")
+    printed = capsys.readouterr()
+    assert sorted(fleet.bundles["status"]) == ["error", "ok"]
+    assert "LEAKNAME" not in printed.out + printed.err
+    assert "LEAKNAME" not in fleet.bundles.to_csv()
+    for f in out.rglob("*"):
+        if f.is_file() and f.name != "state.jsonl":  # the resume state keys bundles by their path
+            assert b"LEAKNAME" not in f.read_bytes() and "LEAKNAME" not in f.name, f

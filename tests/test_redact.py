@@ -518,3 +518,36 @@ def test_needs_scrub_is_exactly_the_hint_check(parts):
     from loganalyzer.redact import _SCRUB_HINTS, needs_scrub
     text = "".join(parts)
     assert needs_scrub(text) == any(h in text for h in _SCRUB_HINTS)
+
+
+@pytest.mark.parametrize("text, secret", [
+    ("HttpProxy.Host=svc:LEAKA1@proxy.corp.example", "LEAKA1"),  # waagent.conf, no scheme
+    ("proxy alice:LEAKA2@10.0.0.1:3128 refused", "LEAKA2"),
+    ("Driver={ODBC Driver 17};Server=db;Uid=sa;Pwd=LEAKA3;", "LEAKA3"),
+    ("curl -sS -u admin:LEAKA4 https://example.invalid/x", "LEAKA4"),
+    ("curl --user admin:LEAKA5 https://example.invalid/x", "LEAKA5"),
+    ("az vm create -n x --admin-password LEAKA6 --image y", "LEAKA6"),
+    ("az login --service-principal -u app --password LEAKA7 --tenant t", "LEAKA7"),
+    ("MYSQL_PWD=LEAKA8 mysql -u root", "LEAKA8"),
+    ("sshpass -p LEAKA9 ssh root@host", "LEAKA9"),
+    ("pwd: LEAKB1", "LEAKB1"),
+    ("clone with ghp_LEAKB2abcdefghijklmnopqrstuvwxyz0123 done", "LEAKB2"),
+    ("token github_pat_LEAKB3_abcdefghijklmnopqrstuvwxyz0123456789", "LEAKB3"),
+    ("--client-secret LEAKB4 --tenant t", "LEAKB4"),
+    ("passwd=LEAKB5", "LEAKB5"),
+])
+def test_red_team_8_secret_forms(text, secret):
+    from loganalyzer.redact import needs_scrub
+    assert needs_scrub(text)
+    out = redact(text)
+    assert secret not in out and "<redacted>" in out
+    assert redact(out) == out
+
+
+@pytest.mark.parametrize("text", [
+    "PWD=/var/lib/waagent OLDPWD=/root", "Connecting to proxy 10.0.0.1:3128", "ssh git@github.com:org/repo.git",
+    "--password-file /etc/secret.txt", "--no-password given", "Token refresh failed after 3 attempts",
+    "mail admin@example.com: queued", "user@host:~$ ls",
+])
+def test_red_team_8_harmless_text_is_kept(text):
+    assert redact(text) == text
