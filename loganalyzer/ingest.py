@@ -781,8 +781,9 @@ class _Builder:
         if kind is None and not nested and not (self.sniff_unknown and _SNIFF_NAME.search(path)):
             self.b.unknown.append(path)  # never read, so its size and ratio do not matter
             return
-        if info.flag_bits & 0x1:
-            self.b._problem(path, "encrypted member: not read")
+        if info.flag_bits & 0x1:  # a log or archive the report cannot see into
+            self.b.partial = True
+            self.b._problem(path, "encrypted member: not read (bundle is partial)")
             self.b.unknown.append(path)
             return
         if size > self.limits.ratio_floor and size > self.limits.max_ratio * max(csize, 1):
@@ -1049,8 +1050,9 @@ class _Builder:
 
     # ---- nested archives
     def _too_deep(self, path: str) -> None:
+        self.b.partial = True
         self._refuse(path, path, f"an archive nested more than {self.limits.max_depth} "
-                     "levels deep (not expanded)")
+                     "levels deep (not expanded; bundle is partial)")
         self.b.unknown.append(path)
 
     def _nested(self, path: str, get_stream: Callable[[], BinaryIO], depth: int) -> None:

@@ -530,9 +530,11 @@ def test_deeply_nested_archives(sandbox):
         assert b.members == []
         assert "nested more than 3 levels" in messages(b)
         assert len(b.nested) == 3
+        assert b.partial  # its log was never read: the report must not look complete (red team 8)
     (work / "ok.zip").write_bytes(nested_zips(3, {"var/log/waagent.log": WAAGENT}))
     with safe_open(work / "ok.zip", private) as b:
         assert [m.kind for m in b.members] == ["waagent_log"]
+        assert not b.partial
 
 
 def test_corrupt_nested_archive_is_a_problem(sandbox):
@@ -1069,3 +1071,23 @@ def test_every_member_of_a_multi_member_file_is_read(sandbox, fmt):
             data = b"".join(read_all(b).values())
             assert data == body + second, (n, len(pack(body)))
             assert "unexpected data" not in messages(b)
+
+
+def test_an_encrypted_log_makes_the_bundle_partial(sandbox):
+    """A ZipCrypto member (flag bit 0) is not read; when it is a log the report must say it
+    is partial (red team 8: 'no cause found' for a bundle whose only log was never read)."""
+    work, private = sandbox
+    z = make_zip(work / "enc.zip", {"var/log/waagent.log": WAAGENT, "etc/hostname": b"vm\n"})
+    data = bytearray(z.read_bytes())
+    for sig in (b"PK\x03\x04", b"PK\x01\x02"):  # set the encrypted flag of the log's headers
+        at = 0
+        while (at := data.find(sig, at)) != -1:
+            flag = at + (6 if sig == b"PK\x03\x04" else 8)
+            name_at = at + (30 if sig == b"PK\x03\x04" else 46)
+            if data[name_at:name_at + 19] == b"var/log/waagent.log":
+                data[flag] |= 1
+            at += 4
+    z.write_bytes(bytes(data))
+    with safe_open(z, private) as b:
+        assert "encrypted member: not read (bundle is partial)" in messages(b) and b.partial
+        assert [m.path for m in b.members] == ["etc/hostname"]
