@@ -566,6 +566,9 @@ def _resolve_window(since, until, facts: Facts) -> tuple[datetime | None, dateti
             except OverflowError:  # further back than year 1: before every record
                 value = datetime.min.replace(tzinfo=timezone.utc)
         out.append(value)
+    if out[0] is not None and out[1] is not None and out[0] > out[1]:
+        raise InputError(f"--since ({out[0].isoformat()}) is after --until ({out[1].isoformat()}): no record "
+                         "can be in that window (a duration counts back from the collection time)")
     return out[0], out[1]
 
 

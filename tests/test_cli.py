@@ -130,6 +130,8 @@ def test_since_and_until_window_on_collection_time(capsys):
     assert window["findings"][0]["count"] == first["count"]
     code, _, err = run([str(SAMPLES / "agent-crash-loop"), "--since", "yesterday"], capsys)
     assert code == 2 and "not a time or duration" in err
+    code, _, err = run([str(SAMPLES / "agent-crash-loop"), "--since", "24h", "--until", "48h"], capsys)
+    assert code == 2 and "is after --until" in err and err.count("\n") == 1  # an empty window, said
     code, _, err = run([str(SAMPLES / "agent-crash-loop"), "--since", "99999999999999999999d"], capsys)
     assert code == 2 and "duration too long" in err and err.count("\n") == 1
     code, out, _ = run([str(SAMPLES / "agent-crash-loop"), "--format", "json", "--since", "9999999999h"], capsys)

@@ -238,3 +238,20 @@ def test_ext_settings_public_keys_only():
     assert entry["public_keys"] == ["commandToExecute", "fileUris"] and entry["seq"] == 4
     assert "TOPSECRETBLOB" not in repr(ctx.facts) and "SECRETSIG3" not in repr(ctx.facts)
     assert "echo hi" not in repr(ctx.facts)
+
+
+import pytest  # noqa: E402
+
+
+@pytest.mark.parametrize("encoding, bom", [("utf-16-le", b"\xff\xfe"), ("utf-16-be", b"\xfe\xff"),
+                                           ("utf-32-le", b"\xff\xfe\x00\x00"), ("utf-32-be", b"\x00\x00\xfe\xff"),
+                                           ("utf-8", b"\xef\xbb\xbf"), ("utf-8", b"")])
+def test_status_file_with_a_byte_order_mark(encoding, bom):
+    """A status file saved as UTF-16/32 with a BOM was 'malformed JSON' (red team 8): read by its BOM."""
+    doc = [{"version": 1.0, "timestampUTC": "2024-05-01T10:00:00Z",
+            "status": {"name": "Microsoft.Azure.Extensions.CustomScript", "operation": "Enable",
+                       "status": "error", "code": 1007, "formattedMessage": {"lang": "en-US", "message": "Ünicode x"}}}]
+    data = bom + json.dumps(doc, ensure_ascii=False).encode(encoding)
+    ctx, _ = parse("ext_status", data, "var/lib/waagent/Microsoft.Azure.Extensions.CustomScript-2.1.10/status/1.status")
+    fact = ctx.facts.extensions["Microsoft.Azure.Extensions.CustomScript"]
+    assert (fact.status, fact.code, fact.message) == ("error", "1007", "Ünicode x") and not ctx.problems

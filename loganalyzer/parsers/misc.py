@@ -28,8 +28,16 @@ def scratch(ctx: ParseContext, name: str) -> dict[str, Any]:
     return ctx.scratch.setdefault(name, {})
 
 
+_BOMS = ((b"\xff\xfe\x00\x00", "utf-32-le"), (b"\x00\x00\xfe\xff", "utf-32-be"), (b"\xff\xfe", "utf-16-le"),
+         (b"\xfe\xff", "utf-16-be"))
+
+
 def decode(data: bytes) -> str:
-    """UTF-8 (BOM tolerated) with replacement; NULs dropped."""
+    """UTF-8 (BOM tolerated), or UTF-16/32 when a byte-order mark says so (a file saved by a
+    Windows editor), with replacement; NULs dropped."""
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            return data[len(bom):].decode(encoding, errors="replace").replace("\x00", "")
     return data.decode("utf-8-sig", errors="replace").replace("\x00", "")
 
 
