@@ -22,7 +22,7 @@ from .patterns import Library, load_library
 from .residue import Recorder, ResidueMiner
 from .rules import (SAMPLES, Context, PatternStats, RuleSet, Sample, evaluate, evidence_text, load_rules,
                     route_causes)
-from .textio import MAX_LINE, cr_line_ends, iter_lines, read_capped
+from .textio import MAX_LINE, cr_line_ends, iter_lines, looks_binary, read_capped
 
 DATA_CAP = 16 * 1024 * 1024  # bytes read of one structured file
 AGENT_KINDS = ("waagent_log", "command_execution_log")
@@ -268,6 +268,9 @@ def _read_fast(member, ctx: parsers.ParseContext, collector: _Collector, info: I
 def _text_stream(member, ctx: parsers.ParseContext):
     """The member opened for line reading: a file whose lines end in a lone CR reads them as lines."""
     stream, cr_only = cr_line_ends(member.open())
+    if looks_binary(stream.head):
+        ctx.problem(member.path, "looks like binary data, not text (an executable, an image or random "
+                    "bytes under a log's name?): read as text all the same")
     if cr_only:
         ctx.problem(member.path, "its lines end in a lone CR (classic Mac line ends): read with CR as "
                     "the line break", severity="info")

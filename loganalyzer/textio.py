@@ -52,10 +52,28 @@ class _Reread:
 def cr_line_ends(stream: BinaryIO, probe: int = 64 * 1024) -> tuple[BinaryIO, bool]:
     """``stream`` to read from, and whether its lines end in a lone CR: when its first ``probe``
     bytes hold a CR and no LF (classic Mac line ends: else the file is one long line), the
-    stream returned reads every CR as LF."""
+    stream returned reads every CR as LF. The returned stream's ``head`` is the probe."""
     head = stream.read(probe)
     cr_only = b"\r" in head and b"\n" not in head
-    return _Reread(head, stream, cr_only), cr_only
+    reread = _Reread(head, stream, cr_only)
+    reread.head = head
+    return reread, cr_only
+
+
+_TEXT_BYTES = bytes(range(0x20, 0x7F)) + b"\t\n\r\f\v\x1b"
+
+
+def looks_binary(head: bytes) -> bool:
+    """True when more than a tenth of ``head`` (512 bytes at least) is neither printable ASCII,
+    whitespace nor valid UTF-8: an executable, an image or random bytes under a log's name."""
+    if len(head) < 512:
+        return False
+    odd = len(head.translate(None, _TEXT_BYTES))
+    if odd * 10 <= len(head):
+        return False
+    text = head.decode("utf-8", errors="replace")
+    bad = text.count("\ufffd") + sum(1 for c in text if c < " " and c not in "\t\n\r\f\v\x1b")
+    return bad * 10 > len(text)
 
 
 def visible(text: str) -> str:

@@ -386,3 +386,26 @@ def test_problems_of_one_file_are_capped_with_their_count():
     assert len(a) == MAX_PROBLEMS_PER_SOURCE + 1
     assert a[-1].message == "500 more problem(s) in this file, not listed" and a[-1].severity == "error"
     assert a[-1].params == {"n": 500} and [p.message for p in ctx.problems if p.source == "b.log"] == ["fine"]
+
+
+def test_binary_data_under_a_log_name_is_said(tmp_path):
+    """An executable or random bytes at var/log/syslog were read as thousands of records without a
+    word (red team 8): a problem says the file looks binary; text in UTF-8 or Latin-1 does not."""
+    import os
+    import random
+
+    import loganalyzer
+    from loganalyzer.textio import looks_binary
+    rnd = random.Random(3)
+    elf = b"\x7fELF\x02\x01\x01" + bytes(rnd.getrandbits(8) for _ in range(20_000))
+    (tmp_path / "var/log").mkdir(parents=True)
+    (tmp_path / "var/log/syslog").write_bytes(elf)
+    (tmp_path / "var/log/waagent.log").write_bytes(
+        "2024-01-01T00:00:00.000000Z INFO ExtHandler ExtHandler Grüße aus München\n".encode() * 200)
+    r = loganalyzer.analyze(tmp_path)
+    said = [p for p in r.problems if "looks like binary" in p.message]
+    assert [p.source for p in said] == ["var/log/syslog"]
+    assert looks_binary(os.urandom(4096)) and looks_binary(b"\x00" * 4096)
+    assert not looks_binary("Fehler beim Öffnen der Datei /var/lib/x: Zugriff verweigert\n".encode("latin-1") * 100)
+    assert not looks_binary(b"\x1b[31mred\x1b[0m plain\tline\r\n" * 100)
+    assert not looks_binary(b"\x00\xff" * 100)  # too short to tell
