@@ -551,3 +551,16 @@ def test_red_team_8_secret_forms(text, secret):
 ])
 def test_red_team_8_harmless_text_is_kept(text):
     assert redact(text) == text
+
+
+def test_long_base64_is_masked_but_a_long_path_of_words_is_not():
+    """Red team 8 (GNU long names): a 3 KB path of plain words was masked whole as if it were
+    base64, so inputs and evidence lost their file names. Random bytes in base64 are still masked."""
+    import base64
+    import os
+    blob = base64.b64encode(os.urandom(90)).decode()
+    assert redact(f"key {blob} end") == "key <redacted> end"
+    path = "var/log/" + "/".join(["longfoldername"] * 40) + "/waagent.log"
+    assert redact(path) == path
+    for _ in range(200):  # random base64 of 75+ bytes always holds a digit and both cases
+        assert "<redacted>" in redact(base64.b64encode(os.urandom(75)).decode())
