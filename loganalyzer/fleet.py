@@ -211,6 +211,12 @@ def expand_inputs(inputs: Iterable[str | os.PathLike], exclude: Iterable[str | o
         if rp in seen:
             dups[rp] += 1
             return
+        if not os.path.lexists(rp) or (os.path.islink(rp) and not os.path.exists(rp)):
+            # a link loop or a dangling link: realpath stops resolving there, os.access says "no"
+            problems.append(InputProblem(given, "error", "a symbolic link that leads nowhere (a loop or "
+                                         "a missing target)", str(rp)))
+            seen[rp] = given
+            return
         if not os.access(rp, os.R_OK) or (rp.is_dir() and not os.access(rp, os.X_OK)):
             problems.append(InputProblem(given, "error", "permission denied", str(rp)))
             seen[rp] = given

@@ -752,3 +752,14 @@ def test_a_secret_in_a_bundle_name_stays_out_of_the_tables_and_the_console(tmp_p
     for f in out.rglob("*"):
         if f.is_file() and f.name != "state.jsonl":  # the resume state keys bundles by their path
             assert b"LEAKNAME" not in f.read_bytes() and "LEAKNAME" not in f.name, f
+
+
+def test_a_link_loop_among_the_inputs_is_named_for_what_it_is(tmp_path):
+    """A symbolic link loop matched by a glob was 'permission denied' (red team 8)."""
+    (tmp_path / "loop1").symlink_to("loop2")
+    (tmp_path / "loop2").symlink_to("loop1")
+    (tmp_path / "gone").symlink_to("missing.zip")
+    paths, problems = B.expand_inputs([str(tmp_path / "*")])
+    assert paths == []
+    assert sorted(Path(p.input).name for p in problems) == ["gone", "loop1", "loop2"]
+    assert all("leads nowhere" in p.error for p in problems)
