@@ -106,13 +106,17 @@ def _path_arg(value: str, what: str) -> Path:
 
 
 def _not_the_input(output: Path, bundle: Path) -> None:
-    """Refuse to write the report over the bundle or over a file inside a bundle folder."""
+    """Refuse to write the report over the bundle, or over a file of a bundle folder that the
+    analysis reads (a log, a config; an earlier report there may be replaced)."""
+    from .inputs import classify
     try:
         out, src = output.resolve(), bundle.resolve()
+        same = output.exists() and bundle.exists() and os.path.samefile(output, bundle)
     except (OSError, RuntimeError):
         return
-    if out == src or (output.exists() and src.is_dir() and src in out.parents) or (
-            output.exists() and bundle.exists() and os.path.samefile(output, bundle)):
+    inside = output.exists() and src.is_dir() and src in out.parents and \
+        classify(out.relative_to(src).as_posix()) is not None
+    if out == src or same or inside:
         raise UserError(f"refusing to write the report over the input: {output}")
 
 

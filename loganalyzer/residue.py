@@ -13,9 +13,9 @@ whose template shares most tokens (similarity >= ``threshold``); differing token
 """
 from __future__ import annotations
 
+from array import array
 from collections import _count_elements  # the C loop of Counter.update, without its checks
 from dataclasses import dataclass, field
-from array import array
 from datetime import datetime, timedelta, timezone
 
 import regex
