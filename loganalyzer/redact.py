@@ -342,10 +342,11 @@ _URL_CRED = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.\-]{0,20}://[^/\s:@\"'<>]{1,200}:
 
 # credentials without a scheme: HttpProxy.Host=user:PASSWORD@proxy (waagent.conf), user:pw@host:port
 _USERINFO = re.compile(r"(?<![\w/:.@%+-])[\w.%+-]{1,200}:(?P<val>[^@\s/\"'<>:]{1,200})@(?=[A-Za-z0-9\[])")
-# command lines: curl -u user:PW, sshpass -p PW, --admin-password PW (an option whose name says so)
-_CURL_USER = re.compile(r"\bcurl\b[^\n;|&]*?\s(?:-u|--user)[ =]?[^\s:'\"]*:(?P<val>[^\s'\"]+)", re.I)
-_SSHPASS = re.compile(r"\bsshpass\b[^\n;|&]*?\s-p\s*(?P<val>[^\s'\"]+)", re.I)
-_OPTION = re.compile(r"(?<![\w-])(?P<name>--?[\w-]*(?:password|passwd|pwd|passphrase|secret|token)[\w-]*)[ \t]+"
+# command lines: curl -u user:PW, sshpass -p PW, --admin-password PW (an option whose name says so);
+# every repeat is bounded: a 64 KiB line of "curl curl ..." or "--passwordpassword..." stays linear
+_CURL_USER = re.compile(r"\bcurl\b[^\n;|&]{0,300}?\s(?:-u|--user)[ =]?[^\s:'\"]*:(?P<val>[^\s'\"]+)", re.I)
+_SSHPASS = re.compile(r"\bsshpass\b[^\n;|&]{0,300}?\s-p\s*(?P<val>[^\s'\"]+)", re.I)
+_OPTION = re.compile(r"(?<![\w-])(?P<name>--?[\w-]{0,40}?(?:password|passwd|pwd|passphrase|secret|token)[\w-]{0,40})[ \t]+"
                      r"(?!-)(?P<val>[^\s'\"]+)", re.I)
 _OPTION_NOT = ("file", "path", "dir", "length", "policy", "prompt", "stdin", "env", "type", "name")
 

@@ -215,6 +215,11 @@ ADVERSARIAL = [
     "'password':" * 5900, "protectedSettings:" * 3600, "https://a/b?" * 5400, "{[" * 32000,
     "-----BEGIN KEY-----<redacted>" * 2200, "x-ms-key: " * 6600, 'password="' * 6600, "password=" * 7300,
     "SharedAccessSignature=" * 3000, '"a": "' * 11000,
+    # session 6's finders: options, curl/sshpass command lines, user:pw@host, GitHub tokens, pwd keys
+    " --" + "password" * 8000, " --a" + "-password" * 7000, "curl " * 13000, "curl -u " * 8000,
+    "sshpass " * 8000, "sshpass -p" * 6500, "a:" * 32000 + "@", "a:b@" * 16000, " a" * 30000 + ":b@c",
+    "ghp_" * 16000, "ghp_" + "a" * 65000, "github_pat_" * 6000, "Pwd=" * 16000, "_PWD=" * 13000,
+    "pwd: " * 13000, "\u200b" * 65000 + "sig=x",
 ]
 
 
