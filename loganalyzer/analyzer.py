@@ -18,6 +18,7 @@ from . import __version__, parallel, parsers
 from .causes import load_causes
 from .ingest import InputError, Limits, open_bundle
 from .model import Evidence, Facts, Hit, InputFile, NoiseCount, ParseProblem, Record, Report
+from .redact import redact_data, scrub
 from .patterns import Library, load_library
 from .residue import Recorder, ResidueMiner
 from .rules import (SAMPLES, Context, PatternStats, RuleSet, Sample, evaluate, evidence_text, load_rules,
@@ -500,6 +501,7 @@ def analyze(path: str | Path, *, patterns: str | Path | None = None, keep_record
     t2 = time.perf_counter()
     facts = ctx.facts
     _facts_from_logs(facts, collector)
+    scrub_facts(facts)
     rule_ctx = Context(facts=facts, inputs=report.inputs, stats=collector.stats,
                        pattern_counts=collector.pattern_counts, pattern_samples=collector.pattern_samples,
                        kinds=collector.kinds, eras=collector.eras, last_agent_ts=collector.last_agent,
@@ -533,6 +535,41 @@ def _partial_reasons(bundle, report: Report, limit: int = 20) -> list[str]:
     if len(reasons) > limit:
         reasons[limit:] = [f"... and {len(reasons) - limit} more"]
     return reasons
+
+
+def _scrubbed(value: Any) -> Any:
+    """A fact value without secrets: strings scrubbed, lists item by item, dicts by redact_data
+    (keys too; a value under a secret key masked whole), fact objects field by field."""
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, list):
+        return [_scrubbed(v) for v in value]
+    if isinstance(value, dict):
+        return redact_data(value)
+    if hasattr(value, "__slots__") and not isinstance(value, datetime):
+        for name in value.__slots__:
+            setattr(value, name, _scrubbed(getattr(value, name)))
+    return value
+
+
+def scrub_facts(facts: Facts) -> None:
+    """Mask secrets in every fact of the bundle, in place, before rules, renderers, DataFrames and
+    batch tables see them: an extension named ``Ext.sig=X`` in a goal state, ``NAME="... password=X"``
+    in os-release, ``HttpProxy.Host=user:pw@proxy`` (red team 9: batch tables, the console summary,
+    ``report.frames`` and ``repr(report)`` showed them; the four renderers masked them)."""
+    for name in facts.__slots__:
+        value = getattr(facts, name)
+        if name == "extensions":
+            out = {}
+            for key, ext in value.items():
+                _scrubbed(ext)
+                k = scrub(key)
+                while k in out:  # two names that differ only in a secret: keep both
+                    k += " (2)"
+                out[k] = ext
+            facts.extensions = out
+        else:
+            setattr(facts, name, _scrubbed(value))
 
 
 MAX_EXTENSIONS = 200  # a VM runs a few dozen handlers at most: more is a broken or crafted file

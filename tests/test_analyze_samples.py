@@ -164,3 +164,25 @@ def test_a_flood_of_extension_names_is_capped_and_said(tmp_path):
     said = [p for p in r.problems if "more extensions named" in p.message]
     assert len(said) == 1 and said[0].message.startswith(f"{1001 - analyzer.MAX_EXTENSIONS} more")
     assert said[0].source == "var/lib/waagent/ExtensionsConfig.1.xml"
+
+
+def test_facts_hold_no_secret_for_any_consumer(tmp_path):
+    """A secret inside a fact (an extension name from a goal state, os-release NAME, the proxy of
+    waagent.conf) was masked by the four renderers only: batch tables, report.frames and
+    repr(report) showed it (red team 9). Facts are scrubbed once, before anything reads them."""
+    import shutil
+    b = tmp_path / "b"
+    shutil.copytree(SAMPLES / "no-internet-access", b)
+    cfg = next(b.rglob("ExtensionsConfig.xml"))
+    cfg.write_text(cfg.read_text().replace("<Plugins>", '<Plugins><Plugin name="Ext.sig=LEAKF1" version="1.0" '
+                                           'state="enabled" />', 1))
+    (b / "etc/os-release").write_text('NAME="Ubuntu password=LEAKF2"\nVERSION_ID="22.04"\n')
+    conf = b / "etc/waagent.conf"
+    conf.write_text(conf.read_text() + "\nHttpProxy.Host=svc:LEAKF3@proxy.example\n")
+    r = loganalyzer.analyze(b)
+    assert "Ext.sig=<redacted>" in r.facts.extensions
+    seen = repr(r) + repr(r.facts.to_dict())
+    frames = r.frames() if callable(getattr(r, "frames", None)) else r.frames
+    for name in ("facts", "extensions"):
+        seen += getattr(frames, name).to_csv()
+    assert "LEAKF" not in seen
