@@ -406,7 +406,9 @@ def _read_parallel(bundle, logs: list, how: parallel.Plan, ctx: parsers.ParseCon
         pctx = parsers.ParseContext(facts=ctx.facts, tz=ctx.tz, tz_known=ctx.tz_known)
         sub = Report(bundle="", tool_version="", patterns_version="")
         before = len(found) if found is not None else 0
+        slow = set(collector.library.slow)
         _read_one(logs[i], pctx, part, sub)
+        _slow_patterns(collector.library, collector.library.slow - slow, pctx)  # a worker's own
         new: list[ParseProblem] = []
         if found is not None:  # taken out here, put back in file order below
             new = found[before:]
@@ -446,6 +448,7 @@ def analyze(path: str | Path, *, patterns: str | Path | None = None, keep_record
     t0 = time.perf_counter()
     parsers.load_all()
     library = _library(Path(patterns) if patterns else None)
+    library.slow.clear()  # user patterns stopped in an earlier run of this process start again
     rules = _rules()
     causes = load_causes()
     timings: dict[str, float] = {"load": time.perf_counter() - t0}
@@ -484,10 +487,15 @@ def analyze(path: str | Path, *, patterns: str | Path | None = None, keep_record
             _read_parallel(bundle, logs, how, ctx, collector, report)
         for unknown in getattr(bundle, "unknown", []):
             report.inputs.append(InputFile(path=unknown, kind=None, status="unknown"))
+        _slow_patterns(library, library.slow, ctx)
         _cap_extensions(ctx)
+        stopped: set = set()  # a pattern stopped in several processes: said once
+        ctx.problems[:] = [p for p in ctx.problems if _SLOW not in p.message or not (
+            p.message in stopped or stopped.add(p.message))]
         report.problems.extend(getattr(bundle, "problems", []))
         report.problems.extend(ctx.problems)
         report.partial_reasons = _partial_reasons(bundle, report)
+        report.partial_reasons += [f"{p.source}: {p.message}" for p in ctx.problems if _SLOW in p.message]
         report.partial = bool(getattr(bundle, "partial", False) or report.partial_reasons)
         zone = getattr(ctx.tz, "key", None) or str(ctx.tz)
         for source, n in sorted(collector.tz_guess.items()):
@@ -570,6 +578,20 @@ def scrub_facts(facts: Facts) -> None:
             facts.extensions = out
         else:
             setattr(facts, name, _scrubbed(value))
+
+
+_SLOW = "one search took more than"
+
+
+def _slow_patterns(library: Library, ids, ctx: parsers.ParseContext) -> None:
+    """A problem for each user pattern stopped because one search ran out of time (the report is
+    partial: that pattern's later hits are missing)."""
+    from .patterns import USER_SEARCH_TIMEOUT_S  # noqa: PLC0415
+    for pid in sorted(ids):
+        p = library.get(pid)
+        ctx.problem(p.where if p is not None else pid,
+                    f"pattern {pid}: {_SLOW} {USER_SEARCH_TIMEOUT_S:g} s (catastrophic backtracking?); "
+                    "not used after that, its later hits are missing")
 
 
 MAX_EXTENSIONS = 200  # a VM runs a few dozen handlers at most: more is a broken or crafted file

@@ -9,6 +9,9 @@ counter-example through the real parsers.
 from __future__ import annotations
 
 import hashlib
+import os
+import re
+import stat
 import sys
 from operator import itemgetter
 from dataclasses import dataclass, field
@@ -28,6 +31,10 @@ except ModuleNotFoundError:  # pragma: no cover - 3.10
 
 NON_PATTERN_FILES = {"causes.toml", "rules.toml"}
 REDOS_BUDGET_S = 0.05
+USER_SEARCH_TIMEOUT_S = 0.2  # one search of a --patterns regex; then the pattern is stopped for the run
+MAX_PATTERN_FILE = 4 << 20  # bytes of one pattern file
+MAX_REPEAT = 1000  # {n}, {n,m} in a user regex: a{1000000000} took 23 GB to compile
+_REPEAT_RE = re.compile(r"(?<!\\)\{\s*(\d+)\s*(?:,\s*(\d*)\s*)?\}")
 REDOS_LINE = 100_000
 SCAN_MEMO = 20_000  # scan results remembered (cleared when full) ...
 SCAN_MEMO_CHARS = 2_000  # ... of messages up to this long (bounded memory)
@@ -59,6 +66,7 @@ class Pattern:
     source: str = ""
     file: str = ""
     line: int = 0
+    user: bool = False  # from a --patterns folder: searched with a time limit (USER_SEARCH_TIMEOUT_S)
     _compiled: regex.Pattern | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -96,6 +104,7 @@ class Library:
     _by_id: dict[str, Pattern] = field(default_factory=dict, repr=False)
     _scanners: dict[str, tuple] = field(default_factory=dict, repr=False)
     _memo: dict[tuple, list] = field(default_factory=dict, repr=False)  # scan results by input
+    slow: set[str] = field(default_factory=set, repr=False)  # user patterns stopped after a timeout
 
     def __post_init__(self) -> None:
         self._by_id = {p.id: p for p in self.patterns}
@@ -176,11 +185,21 @@ class Library:
         if not candidates:
             return _NO_HITS
         hits = []
+        slow = self.slow
         for i in sorted(candidates):
             p = patterns[i]
             if p.levels and level is not None and level not in p.levels:
                 continue
-            m = p.compiled.search(message)
+            if p.user:  # a user's regex may backtrack without end: it gets a time limit, once
+                if p.id in slow:
+                    continue
+                try:
+                    m = p.compiled.search(message, timeout=USER_SEARCH_TIMEOUT_S)
+                except TimeoutError:
+                    slow.add(p.id)
+                    continue
+            else:
+                m = p.compiled.search(message)
             if m is not None:
                 hits.append((p, m))
         return hits
@@ -216,13 +235,15 @@ def load_file(path: Path, compile_now: bool = True) -> list[Pattern]:
     """
     name = path.name
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        text = _read_file(path).decode("utf-8")
+    except UnicodeDecodeError as exc:
         raise PatternError(f"{path}: cannot read: {exc}") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise PatternError(f"{path}: TOML syntax error: {exc}") from None
+    except RecursionError:
+        raise PatternError(f"{path}: TOML nested too deeply") from None
     entries = data.get("pattern", [])
     if not isinstance(entries, list):
         raise PatternError(f"{path}: 'pattern' must be an array of tables ([[pattern]])")
@@ -239,6 +260,9 @@ def load_file(path: Path, compile_now: bool = True) -> list[Pattern]:
             raise PatternError(f"{where}: pattern {pid}: missing 'regex'")
         compiled = None
         if compile_now:
+            big = [int(n) for m in _REPEAT_RE.finditer(rx) for n in m.groups() if n]
+            if big and max(big) > MAX_REPEAT:
+                raise PatternError(f"{where}: pattern {pid}: repeat count {max(big)} is over {MAX_REPEAT}")
             try:
                 compiled = regex.compile(rx)
             except regex.error as exc:
@@ -264,7 +288,7 @@ def load_file(path: Path, compile_now: bool = True) -> list[Pattern]:
             examples=_as_tuple(entry.get("examples"), "examples", where),
             counter_examples=_as_tuple(entry.get("counter_examples"), "counter_examples", where),
             source=str(entry.get("source", "")),
-            file=name, line=line, _compiled=compiled,
+            file=name, line=line, user=compile_now, _compiled=compiled,
         ))
     return out
 
@@ -285,9 +309,44 @@ def _library_files(extra: Path | None, builtin: bool) -> list[Path]:
     return files
 
 
+def _check_user_pattern(p: Pattern, path: Path) -> None:
+    """What `patterns test` reports for a user's pattern, checked on load (red team 9: a pattern
+    naming a cause that does not exist became the top finding, titled with the raw ID)."""
+    from .causes import load_causes
+    from .inputs import KINDS
+    where = f"{path}:{p.line}" if p.line else str(path)
+    bad = [k for k in p.inputs if k not in KINDS]
+    if bad:
+        raise PatternError(f"{where}: pattern {p.id}: unknown input kind {bad[0]!r}")
+    causes = load_causes()
+    bad = [c for c in p.causes if c not in causes]
+    if bad:
+        raise PatternError(f"{where}: pattern {p.id}: unknown cause {bad[0]!r} (see `loganalyze explain`)")
+    if p.benign and p.severity != "info":
+        raise PatternError(f"{where}: pattern {p.id}: a benign pattern must have severity info")
+
+
+def _read_file(path: Path) -> bytes:
+    """A pattern file's bytes: a regular file of at most MAX_PATTERN_FILE (a link to /dev/zero or a
+    FIFO named *.toml in a --patterns folder read without end or blocked)."""
+    try:
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):
+            raise PatternError(f"{path}: not a regular file")
+        if st.st_size > MAX_PATTERN_FILE:
+            raise PatternError(f"{path}: larger than {MAX_PATTERN_FILE >> 20} MB")
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_PATTERN_FILE + 1)
+    except OSError as exc:
+        raise PatternError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if len(data) > MAX_PATTERN_FILE:
+        raise PatternError(f"{path}: larger than {MAX_PATTERN_FILE >> 20} MB")
+    return data
+
+
 def _digest(digest, path: Path) -> None:
     digest.update(path.name.encode())
-    digest.update(path.read_bytes())
+    digest.update(_read_file(path))
 
 
 def library_version(extra: Path | None = None, builtin: bool = True) -> str:
@@ -308,6 +367,8 @@ def load_library(extra: Path | None = None, builtin: bool = True) -> Library:
         _digest(digest, path)
         builtin_file = builtin and path.parent == patterns_dir()
         for p in load_file(path, compile_now=not builtin_file):
+            if not builtin_file:
+                _check_user_pattern(p, path)
             if p.id in merged and seen_in[p.id] == str(path.parent):
                 raise PatternError(f"{path}:{p.line}: duplicate pattern id {p.id} "
                                    f"(also at {merged[p.id].where})")

@@ -12,6 +12,8 @@ from loganalyzer.inputs import KINDS
 from loganalyzer.patterns import PatternError, _fast_enough, check_pattern, load_file, load_library
 from loganalyzer.rules import load_rules
 
+from conftest import SAMPLES
+
 LIB = load_library()
 CAUSES = load_causes()
 
@@ -111,3 +113,71 @@ def test_library_version_without_loading_equals_the_loaded_version(tmp_path) -> 
     (extra / first.name).write_bytes(first.read_bytes())
     assert library_version(extra, builtin=False) == load_library(extra, builtin=False).version
     assert library_version(extra, builtin=False) != library_version()
+
+
+def _user_pattern(**fields) -> str:
+    entry = {"id": "mine.x", "regex": "custom failure", "severity": "error", "inputs": ["waagent_log"],
+             "hint": ["custom failure"], "causes": ["extension-operation-failed"],
+             "examples": ["2024-01-01T00:00:00.000000Z ERROR ExtHandler ExtHandler custom failure"],
+             "counter_examples": ["2024-01-01T00:00:00.000000Z INFO ExtHandler ExtHandler fine"]}
+    entry.update(fields)
+    import json
+    return "[[pattern]]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in entry.items())
+
+
+@pytest.mark.parametrize("fields, says", [
+    ({"causes": ["no-such-cause"]}, "unknown cause 'no-such-cause'"),
+    ({"inputs": ["no_such_kind"]}, "unknown input kind 'no_such_kind'"),
+    ({"benign": True, "causes": [], "severity": "critical"}, "benign pattern must have severity info"),
+    ({"regex": "a{1000000000}"}, "repeat count 1000000000 is over 1000"),
+    ({"regex": "(?:ab){2,99999}"}, "repeat count 99999 is over 1000"),
+])
+def test_a_user_pattern_is_checked_on_load(tmp_path, fields, says):
+    """Red team 9: a pattern naming an unknown cause became the top finding; a{1000000000} took 23 GB
+    to compile. Both are refused with the file, line and reason."""
+    (tmp_path / "mine.toml").write_text(_user_pattern(**fields))
+    with pytest.raises(PatternError, match=regex.escape(says)):
+        load_library(tmp_path)
+
+
+def test_pattern_files_that_are_not_files_or_nest_too_deep(tmp_path):
+    """A *.toml linked to /dev/zero was read without end (23 GB), a FIFO blocked the run, TOML nested
+    100,000 deep was 'internal error': each is a PatternError now, at once."""
+    import os
+    import time
+    for name, make in [("zero", lambda d: (d / "z.toml").symlink_to("/dev/zero")),
+                       ("fifo", lambda d: os.mkfifo(d / "f.toml")),
+                       ("deep", lambda d: (d / "d.toml").write_text("x = " + "[" * 100_000 + "]" * 100_000)),
+                       ("big", lambda d: (d / "b.toml").write_text("# " + "x" * (5 << 20)))]:
+        d = tmp_path / name
+        d.mkdir()
+        make(d)
+        start = time.monotonic()
+        with pytest.raises(PatternError):
+            load_library(d)
+        assert time.monotonic() - start < 5, name
+
+
+def test_a_user_regex_that_backtracks_is_stopped_and_the_report_says_so(tmp_path):
+    """A user regex with catastrophic backtracking ran for minutes in `analyze` (red team 9; `patterns
+    test` flags it, analyze never ran that check): each search of a --patterns regex has a time limit,
+    the pattern is stopped after the first timeout and the report is partial with the reason."""
+    import shutil
+    import time
+
+    import loganalyzer
+    pat = tmp_path / "pat"
+    pat.mkdir()
+    (pat / "slow.toml").write_text(_user_pattern(id="mine.slow", regex="RT9(.*,){20}x", hint=["RT9"],
+                                                 examples=["2024-01-01T00:00:00.000000Z ERROR ExtHandler "
+                                                           "ExtHandler RT9" + "," * 20 + "x"]))
+    b = tmp_path / "b"
+    shutil.copytree(SAMPLES / "healthy", b)
+    log = next(b.rglob("waagent.log"))
+    log.write_text(log.read_text() + "".join(f"2024-01-01T00:00:0{i}.000000Z ERROR ExtHandler ExtHandler RT9"
+                                             + "," * 3000 + "\n" for i in range(5)))
+    start = time.monotonic()
+    r = loganalyzer.analyze(b, patterns=pat)
+    assert time.monotonic() - start < 20
+    assert r.partial and any("mine.slow" in reason and "one search took more than" in reason
+                             for reason in r.partial_reasons)
