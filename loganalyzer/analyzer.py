@@ -509,6 +509,7 @@ def analyze(path: str | Path, *, patterns: str | Path | None = None, keep_record
     t2 = time.perf_counter()
     facts = ctx.facts
     _facts_from_logs(facts, collector)
+    report.problems.extend(_plausible_collection_time(facts, collector))
     scrub_facts(facts)
     rule_ctx = Context(facts=facts, inputs=report.inputs, stats=collector.stats,
                        pattern_counts=collector.pattern_counts, pattern_samples=collector.pattern_samples,
@@ -632,6 +633,26 @@ def _resolve_window(since, until, facts: Facts) -> tuple[datetime | None, dateti
         raise InputError(f"--since ({out[0].isoformat()}) is after --until ({out[1].isoformat()}): no record "
                          "can be in that window (a duration counts back from the collection time)")
     return out[0], out[1]
+
+
+def _plausible_collection_time(facts: Facts, c: _Collector) -> list[ParseProblem]:
+    """A collection time (results.txt) in the future, or a day or more before the newest log record,
+    is not used: the newest record's time is (red team 9: results.txt stamped 9999-12-31 made the agent
+    'silent for 69,908,583 h', a critical finding). One problem says so."""
+    ct, newest = facts.collection_time, c.last
+    if ct is None or newest is None or facts.collection_time_source == "newest log record":
+        return []
+    now = datetime.now(timezone.utc)
+    if ct > now + timedelta(days=1):
+        why = "is in the future"
+    elif ct < newest - timedelta(days=1):
+        why = f"is before the newest log record ({newest.isoformat()})"
+    else:
+        return []
+    source = facts.collection_time_source or "results.txt"
+    facts.collection_time, facts.collection_time_source = newest, "newest log record"
+    return [ParseProblem(source, f"the collection time it gives ({ct.isoformat()}) {why}: the newest log "
+                                 "record's time is used instead")]
 
 
 def _facts_from_logs(facts: Facts, c: _Collector) -> None:

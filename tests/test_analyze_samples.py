@@ -186,3 +186,21 @@ def test_facts_hold_no_secret_for_any_consumer(tmp_path):
     for name in ("facts", "extensions"):
         seen += getattr(frames, name).to_csv()
     assert "LEAKF" not in seen
+
+
+@pytest.mark.parametrize("stamp, why", [("9999-12-31T23:59:59", "is in the future"),
+                                        ("1990-01-01T00:00:00", "is before the newest log record")])
+def test_an_implausible_collection_time_is_not_used(tmp_path, stamp, why):
+    """results.txt stamped 9999 made the agent 'silent for 69,908,583 h' (a critical finding): a
+    collection time in the future or before the newest log record gives way to that record's time."""
+    import re
+    import shutil
+    b = tmp_path / "b"
+    shutil.copytree(SAMPLES / "no-internet-access", b)
+    res = b / "results.txt"
+    res.write_text(re.sub(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", stamp, res.read_text()))
+    r = loganalyzer.analyze(b)
+    assert r.facts.collection_time_source == "newest log record" and r.facts.collection_time.year == 2024
+    assert any(why in p.message for p in r.problems)
+    assert r.findings[0].cause == "no-internet-access"
+    assert "agent-not-running" not in [f.cause for f in r.findings]
