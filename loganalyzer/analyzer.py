@@ -8,6 +8,7 @@ keeps every record for notebooks.
 """
 from __future__ import annotations
 
+import os
 import time
 from collections import Counter
 from datetime import datetime, timedelta, timezone
@@ -446,6 +447,8 @@ def analyze(path: str | Path, *, patterns: str | Path | None = None, keep_record
     (None: one per core when the logs are big enough; 1: this process only).
     """
     t0 = time.perf_counter()
+    if isinstance(path, (bytes, bytearray)):  # a path as the OS gives it (os.listdir of bytes)
+        path = os.fsdecode(bytes(path))
     parsers.load_all()
     library = _library(Path(patterns) if patterns else None)
     library.slow.clear()  # user patterns stopped in an earlier run of this process start again

@@ -98,10 +98,13 @@ def _to_stdout(text: str) -> None:
         raise UserError(f"cannot write to standard output: {exc.strerror or exc}") from None
 
 
-def _path_arg(value: str, what: str) -> Path:
-    """A path given on the command line; an empty one is a usage error (Path("") is the current folder)."""
+def _path_arg(value: str, what: str, file: bool = False) -> Path:
+    """A path given on the command line; an empty one is a usage error (Path("") is the current
+    folder); ``file``: one ending in '/' names a folder (Path drops the slash and wrote a file)."""
     if not value.strip():
         raise UserError(f"{what} is empty")
+    if file and value.endswith(("/", os.sep)):
+        raise UserError(f"{what} {value} names a folder: give a file name")
     return Path(value)
 
 
@@ -141,7 +144,7 @@ def analyze_cmd(
     from .model import severity_rank
     from .render import render
     path = _path_arg(path_arg, "the bundle path")
-    output = None if output_arg is None else _path_arg(output_arg, "the output file (-o)")
+    output = None if output_arg is None else _path_arg(output_arg, "the output file (-o)", file=True)
     if output is not None:
         _not_the_input(output, path)
     report = analyzer.analyze(path, patterns=patterns, since=_parse_time(since), until=_parse_time(until),
@@ -225,7 +228,9 @@ def explain_cmd(cause: str = typer.Argument(..., help="A cause ID, e.g. no-inter
     causes = load_causes()
     c = causes.get(cause)
     if c is None:
-        raise UserError(f"unknown cause {cause!r}; known: {', '.join(sorted(causes))}")
+        from .textio import visible
+        shown = visible(cause[:80] + ("..." if len(cause) > 80 else ""))
+        raise UserError(f"unknown cause {shown!r}; known: {', '.join(sorted(causes))}")
     lg = lang.value
     typer.echo(f"{c.id}: {c.text('title', lg)}\n")
     typer.echo(c.text("explanation", lg) + "\n")

@@ -188,3 +188,14 @@ def test_standard_output_that_cannot_take_the_report(how):
                               preexec_fn=lambda: os.close(1))
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.decode().startswith("loganalyze: error:") and proc.stderr.count(b"\n") == 1
+
+
+def test_small_usage_errors_of_red_team_9(capsys, tmp_path):
+    """-o DIR/ wrote a file named DIR; explain echoed escape sequences of an unknown ID; the API
+    took no bytes path."""
+    import loganalyzer
+    code, out, err = run([str(SAMPLES / "healthy"), "-o", str(tmp_path / "dir") + "/"], capsys)
+    assert code == 2 and "names a folder" in err and not (tmp_path / "dir").exists()
+    code, out, err = run(["explain", "a\x1b]0;PWN\x07b" + "x" * 500], capsys)
+    assert code == 2 and "\x1b" not in err and "\x07" not in err and len(err) < 2000
+    assert loganalyzer.analyze(str(SAMPLES / "healthy").encode()).findings == []
