@@ -365,6 +365,16 @@ def fact_agent_version_below(rule: FactRule, ctx: Context) -> FactResult:
                       severity=severity, summary_de=summary_de)
 
 
+def _config_evidence(ctx: Context, keys, text: str) -> list[Evidence]:
+    """The waagent.conf file and line that set the first of ``keys`` (a bundle may hold two)."""
+    where = {k: (f, n) for k, f, n in ctx.facts.extra.get("config_where") or ()}
+    for key in keys:
+        if key in where:
+            source, line = where[key]
+            return [Evidence(file=source, line=line, text=redact(text))]
+    return _input_evidence(ctx, "waagent_conf", text)
+
+
 def fact_config_value(rule: FactRule, ctx: Context) -> FactResult:
     """A waagent.conf key has a value that breaks backups."""
     if not _has_kind(ctx, "waagent_conf"):
@@ -378,7 +388,7 @@ def fact_config_value(rule: FactRule, ctx: Context) -> FactResult:
     if values and norm not in values:
         return FactResult(False)
     return FactResult(True, rule.params.get("confidence", 0.9), f"waagent.conf sets {key}={value}",
-                      _input_evidence(ctx, "waagent_conf", f"{key}={value}"), {"key": key, "value": value},
+                      _config_evidence(ctx, [key], f"{key}={value}"), {"key": key, "value": value},
                       summary_de=f"waagent.conf setzt {key}={value}")
 
 
@@ -398,7 +408,7 @@ def fact_config_present(rule: FactRule, ctx: Context) -> FactResult:
         return FactResult(False)
     text = ", ".join(f"{k}={v}" for k, v in set_keys.items())
     return FactResult(True, rule.params.get("confidence", 0.7), f"waagent.conf sets {text}",
-                      _input_evidence(ctx, "waagent_conf", text), {"config": set_keys},
+                      _config_evidence(ctx, list(set_keys), text), {"config": set_keys},
                       summary_de=f"waagent.conf setzt {text}")
 
 

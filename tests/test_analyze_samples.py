@@ -204,3 +204,21 @@ def test_an_implausible_collection_time_is_not_used(tmp_path, stamp, why):
     assert any(why in p.message for p in r.problems)
     assert r.findings[0].cause == "no-internet-access"
     assert "agent-not-running" not in [f.cause for f in r.findings]
+
+
+def test_waagent_conf_evidence_names_the_file_and_line_that_set_the_key(tmp_path):
+    """Two waagent.conf in one bundle: the evidence named etc/waagent.conf (which said =y) for
+    Extensions.Enabled=n set by the other, with no line (red team 9). Now the file and line of the
+    value the agent would use, and a problem about the second file."""
+    import shutil
+    b = tmp_path / "b"
+    shutil.copytree(SAMPLES / "healthy", b)
+    (b / "other/etc").mkdir(parents=True)
+    (b / "other/etc/waagent.conf").write_text("# copy\nExtensions.Enabled=n\n")
+    r = loganalyzer.analyze(b)
+    ev = next(f for f in r.findings if f.cause == "extensions-disabled").evidence[0]
+    assert (ev.file, ev.line, ev.text) == ("other/etc/waagent.conf", 2, "Extensions.Enabled=n")
+    assert any("a second waagent.conf" in p.message for p in r.problems)
+    r = loganalyzer.analyze(SAMPLES / "extensions-disabled")
+    ev = next(f for f in r.findings if f.cause == "extensions-disabled").evidence[0]
+    assert ev.file == "etc/waagent.conf" and isinstance(ev.line, int)

@@ -50,6 +50,11 @@ def parse_waagent_conf(data: bytes, source: str, ctx: ParseContext) -> Iterator[
         ctx.problem(source, "waagent.conf is empty (the agent refuses an empty configuration)")
         return iter(())
     warnings: list[dict] = facts.extra.setdefault("conf_warnings", [])
+    # key -> [key, file, line] of its value (a list, so that a key named like a secret does not mask it)
+    where: dict[str, list] = {k: [k, f, n] for k, f, n in facts.extra.get("config_where", [])}
+    if facts.config_source and facts.config_source != source:
+        ctx.problem(source, f"a second waagent.conf in the bundle (the first: {facts.config_source}); a key "
+                            "set in both takes this file's value")
     config: dict[str, str] = {}
     seen: dict[str, int] = {}
     unset: list[str] = []
@@ -77,6 +82,7 @@ def parse_waagent_conf(data: bytes, source: str, ctx: ParseContext) -> Iterator[
         seen[key] = no
         if value == "None":
             config.pop(key, None)
+            where.pop(key, None)
             unset.append(key)
             continue
         if key in SWITCH_KEYS and value.lower() not in ("y", "n"):
@@ -84,6 +90,7 @@ def parse_waagent_conf(data: bytes, source: str, ctx: ParseContext) -> Iterator[
                              "message": f"line {no}: {key}={shown!r} is not y or n; the agent "
                                         "ignores it and uses the default"})
         config[key] = shown
+        where[key] = [key, source, no]
         if key in unset:
             unset.remove(key)
     for w in warnings:
@@ -93,6 +100,7 @@ def parse_waagent_conf(data: bytes, source: str, ctx: ParseContext) -> Iterator[
         ctx.problem(source, "no key=value line found in waagent.conf")
     facts.config.update(config)
     facts.config_source = source
+    facts.extra["config_where"] = list(where.values())
     if unset:
         facts.extra["conf_unset"] = sorted(set(unset))
     return iter(())
