@@ -33,8 +33,50 @@ NON_PATTERN_FILES = {"causes.toml", "rules.toml"}
 REDOS_BUDGET_S = 0.05
 USER_SEARCH_TIMEOUT_S = 0.2  # one search of a --patterns regex; then the pattern is stopped for the run
 MAX_PATTERN_FILE = 4 << 20  # bytes of one pattern file
-MAX_REPEAT = 1000  # {n}, {n,m} in a user regex: a{1000000000} took 23 GB to compile
-_REPEAT_RE = re.compile(r"(?<!\\)\{\s*(\d+)\s*(?:,\s*(\d*)\s*)?\}")
+MAX_REPEAT = 100_000  # counted repeats of a user regex, nested ones multiplied: a{1000000000} took 23 GB
+_COUNT_RE = re.compile(r"\{\s*(\d+)\s*(?:,\s*(\d*)\s*)?\}")
+
+
+def repeat_size(rx: str) -> int:
+    """The largest product of nested counted repeats (``{n}``, ``{n,m}``) in ``rx``: what the regex
+    engine expands when it compiles (``(?:a{1000}){1000}`` is a million)."""
+    stack = [1]  # per open group: the largest size inside it so far
+    last = 1  # size of the atom just read (a quantifier multiplies it)
+    i, n = 0, len(rx)
+    while i < n:
+        c = rx[i]
+        if c == "\\":
+            i, last = i + 2, 1
+            continue
+        if c == "[":  # a character class: skip to its end
+            j = i + 1
+            if j < n and rx[j] == "^":
+                j += 1
+            if j < n and rx[j] == "]":
+                j += 1
+            while j < n and rx[j] != "]":
+                j += 2 if rx[j] == "\\" else 1
+            i, last = j + 1, 1
+            continue
+        if c == "(":
+            stack.append(1)
+            i += 1
+            continue
+        if c == ")" and len(stack) > 1:
+            last = stack.pop()
+            i += 1
+            continue
+        m = _COUNT_RE.match(rx, i) if c == "{" else None
+        if m is not None:
+            count = max(int(g) for g in m.groups() if g)
+            last *= max(count, 1)
+            stack[-1] = max(stack[-1], last)
+            i = m.end()
+            continue
+        stack[-1] = max(stack[-1], last)
+        last = 1
+        i += 1
+    return max(stack[0], last)
 REDOS_LINE = 100_000
 SCAN_MEMO = 20_000  # scan results remembered (cleared when full) ...
 SCAN_MEMO_CHARS = 2_000  # ... of messages up to this long (bounded memory)
@@ -260,9 +302,10 @@ def load_file(path: Path, compile_now: bool = True) -> list[Pattern]:
             raise PatternError(f"{where}: pattern {pid}: missing 'regex'")
         compiled = None
         if compile_now:
-            big = [int(n) for m in _REPEAT_RE.finditer(rx) for n in m.groups() if n]
-            if big and max(big) > MAX_REPEAT:
-                raise PatternError(f"{where}: pattern {pid}: repeat count {max(big)} is over {MAX_REPEAT}")
+            size = repeat_size(rx)
+            if size > MAX_REPEAT:
+                raise PatternError(f"{where}: pattern {pid}: counted repeats expand to {size:,}, more than "
+                                   f"{MAX_REPEAT:,}")
             try:
                 compiled = regex.compile(rx)
             except regex.error as exc:

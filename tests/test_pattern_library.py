@@ -129,8 +129,8 @@ def _user_pattern(**fields) -> str:
     ({"causes": ["no-such-cause"]}, "unknown cause 'no-such-cause'"),
     ({"inputs": ["no_such_kind"]}, "unknown input kind 'no_such_kind'"),
     ({"benign": True, "causes": [], "severity": "critical"}, "benign pattern must have severity info"),
-    ({"regex": "a{1000000000}"}, "repeat count 1000000000 is over 1000"),
-    ({"regex": "(?:ab){2,99999}"}, "repeat count 99999 is over 1000"),
+    ({"regex": "a{1000000000}"}, "counted repeats expand to 1,000,000,000, more than 100,000"),
+    ({"regex": "(?:(?:a{100}){100}){100}"}, "counted repeats expand to 1,000,000, more than 100,000"),
 ])
 def test_a_user_pattern_is_checked_on_load(tmp_path, fields, says):
     """Red team 9: a pattern naming an unknown cause became the top finding; a{1000000000} took 23 GB
@@ -181,3 +181,17 @@ def test_a_user_regex_that_backtracks_is_stopped_and_the_report_says_so(tmp_path
     assert time.monotonic() - start < 20
     assert r.partial and any("mine.slow" in reason and "one search took more than" in reason
                              for reason in r.partial_reasons)
+
+
+@pytest.mark.parametrize("rx, size", [("a{1000000000}", 10 ** 9), ("(?:a{1000}){1000}", 10 ** 6), ("a{2000} b{300}", 2000),
+                                      (r"\{99999999}", 1), ("[{]{5}x{3}", 5), ("(a{10}|b{20}){30}", 600), ("abc", 1),
+                                      ("(?P<v>[0-9.]{1,40})", 40)])
+def test_repeat_size_multiplies_nested_counts(rx, size):
+    from loganalyzer.patterns import repeat_size
+    assert repeat_size(rx) == size
+
+
+def test_every_builtin_regex_is_within_the_user_repeat_limit():
+    """The bench's 4x library is renamed copies of the built-in files, loaded as a user folder."""
+    from loganalyzer.patterns import MAX_REPEAT, repeat_size
+    assert max(repeat_size(p.regex) for p in LIB.patterns) <= MAX_REPEAT
