@@ -68,6 +68,7 @@ import stat
 import struct
 import subprocess
 import sys
+import shutil
 import tempfile
 import threading
 import time
@@ -869,6 +870,13 @@ def _serve_main() -> int:
             return 0
 
 
+def _undo_scratch(config, scratch: str | None) -> None:
+    if config is not None:
+        config.__exit__(None, None, None)
+    if scratch is not None:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
 def run_dask(tasks: Sequence[dict], jobs: int, timeout: float | None, scheduler: str | None,
              on_result: Callable[[dict, dict], None]) -> None:
     """Submit :func:`run_isolated` per bundle to a dask.distributed cluster and gather the rows."""
@@ -879,16 +887,22 @@ def run_dask(tasks: Sequence[dict], jobs: int, timeout: float | None, scheduler:
     except ImportError as exc:
         raise BatchError(f"the dask engine needs dask[distributed]: {exc}") from None
     cluster = None
+    scratch = None  # the local cluster's worker folders (dask-scratch-space): ours, removed at the end
+    config = None  # dask's setting for them, undone at the end
     try:
         if scheduler:
             client = Client(scheduler, timeout=30)
         else:
+            scratch = tempfile.mkdtemp(prefix="loganalyzer-dask-")
+            import dask  # noqa: PLC0415 - present with distributed
+            config = dask.config.set({"temporary-directory": scratch})  # scheduler's and workers' files
             cluster = LocalCluster(n_workers=max(1, jobs), threads_per_worker=1, processes=True,
-                                   dashboard_address=None, silence_logs=logging.ERROR)
+                                   dashboard_address=None, silence_logs=logging.ERROR, local_directory=scratch)
             client = Client(cluster)
     except Exception as exc:  # noqa: BLE001 - an unreachable scheduler is an unusable argument
         if cluster is not None:
             cluster.close()
+        _undo_scratch(config, scratch)
         raise BatchError(f"cannot start or reach the dask cluster: {type(exc).__name__}: {exc}") from None
     run = uuid.uuid4().hex[:8]
     futures = {}
@@ -912,6 +926,7 @@ def run_dask(tasks: Sequence[dict], jobs: int, timeout: float | None, scheduler:
         client.close()
         if cluster is not None:
             cluster.close()
+        _undo_scratch(config, scratch)
 
 
 # --- state and outputs ---------------------------------------------------------------------------

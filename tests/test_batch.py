@@ -763,3 +763,20 @@ def test_a_link_loop_among_the_inputs_is_named_for_what_it_is(tmp_path):
     assert paths == []
     assert sorted(Path(p.input).name for p in problems) == ["gone", "loop1", "loop2"]
     assert all("leads nowhere" in p.error for p in problems)
+
+
+def test_dask_engine_leaves_no_scratch_folder(tmp_path, monkeypatch):
+    """--engine dask without a scheduler left dask-scratch-space/ in TMPDIR (red team 9): its
+    local cluster works in a private folder, removed at the end."""
+    pytest.importorskip("distributed")
+    import tempfile
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmp))
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    d = tmp_path / "in"
+    d.mkdir()
+    write_zip(d / "vm1.zip")
+    fleet = B.execute([d], tmp_path / "out", jobs=1, timeout=120, progress="none", engine="dask")
+    assert list(fleet.bundles["status"]) == ["ok"]
+    assert list(tmp.iterdir()) == []
