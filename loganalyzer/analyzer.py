@@ -73,7 +73,7 @@ class _Collector:
         self.last_agent: datetime | None = None
         self.records: list[Record] | None = [] if keep else None
         self.hits: list[Hit] | None = [] if keep else None
-        self.versions: dict[str, list[str]] = {}
+        self.versions: dict[str, list[tuple[datetime | None, str]]] = {}  # (time of the record, version)
         self.since: datetime | None = None
         self.ordinal: dict[str, int] = {}  # records read per source
         self.tz_guess: Counter = Counter()  # records with local time read in an assumed zone, per source
@@ -148,7 +148,7 @@ class _Collector:
                 self.hits.append(Hit(pid, record, groups))
             field_name = FACT_PATTERNS.get(pid)
             if field_name and groups.get("version"):
-                self.versions.setdefault(field_name, []).append(groups["version"])
+                self.versions.setdefault(field_name, []).append((ts, groups["version"]))
             if pattern.benign:
                 self._noise(pid, record)
                 continue
@@ -658,11 +658,18 @@ def _plausible_collection_time(facts: Facts, c: _Collector) -> list[ParseProblem
                                  "record's time is used instead")]
 
 
+_NO_TIME = datetime.min.replace(tzinfo=timezone.utc)
+
+
 def _facts_from_logs(facts: Facts, c: _Collector) -> None:
     for field_name, versions in c.versions.items():
-        if getattr(facts, field_name) is None and versions:
-            setattr(facts, field_name, versions[-1])
-        for v in versions:
+        # the newest record's version, not the last file's: files are read by name, so
+        # waagent.log (the live one) comes first and waagent.log.9.gz after .10.gz (red team 10)
+        order = sorted(range(len(versions)), key=lambda i: (versions[i][0] is not None, versions[i][0] or _NO_TIME, i))
+        by_time = [versions[i][1] for i in order]
+        if getattr(facts, field_name) is None and by_time:
+            setattr(facts, field_name, by_time[-1])
+        for v in by_time:
             if v not in facts.agent_versions:
                 facts.agent_versions.append(v)
     facts.first_seen = c.first

@@ -222,3 +222,27 @@ def test_waagent_conf_evidence_names_the_file_and_line_that_set_the_key(tmp_path
     r = loganalyzer.analyze(SAMPLES / "extensions-disabled")
     ev = next(f for f in r.findings if f.cause == "extensions-disabled").evidence[0]
     assert ev.file == "etc/waagent.conf" and isinstance(ev.line, int)
+
+
+def test_agent_versions_come_from_the_newest_records_not_the_last_file_read(tmp_path):
+    """Files are read by name (waagent.log first, .9.gz after .10.gz): the version of the last file
+    read, an old rotation, was taken and made a false agent-outdated (red team 10)."""
+    import gzip
+    import shutil
+    b = tmp_path / "b"
+    log = b / "var/log"
+    log.mkdir(parents=True)  # logs only: no goal state or status file to give the version first
+    shutil.copy(SAMPLES / "healthy/var/log/waagent.log", log / "waagent.log")
+    with open(log / "waagent.log", "a") as fh:
+        fh.write("2024-10-02T08:00:00.000000Z INFO ExtHandler ExtHandler Agent WALinuxAgent-2.11.1.12 is running "
+                 "as the goal state agent\n")
+    for n, (year, version) in enumerate([(2021, "2.2.41"), (2020, "2.2.40")], start=9):
+        lines = [f"{year}-03-0{d}T10:00:00.000000Z INFO Daemon Daemon Azure Linux Agent Version: {version}\n"
+                 f"{year}-03-0{d}T10:00:01.000000Z INFO ExtHandler ExtHandler Agent WALinuxAgent-{version} is "
+                 "running as the goal state agent\n" for d in range(1, 4)]
+        (log / f"waagent.log.{n}.gz").write_bytes(gzip.compress("".join(lines).encode()))
+    r = loganalyzer.analyze(b)
+    assert r.facts.agent_goal_state_version == "2.11.1.12"
+    assert "agent-outdated" not in [f.cause for f in r.findings]
+    seen = r.facts.agent_versions
+    assert seen.index("2.2.40") < seen.index("2.2.41")  # in the order of time, not of file names
