@@ -8,7 +8,9 @@ keeps every record for notebooks.
 """
 from __future__ import annotations
 
+import io
 import os
+import re
 import time
 from collections import Counter
 from datetime import datetime, timedelta, timezone
@@ -404,7 +406,7 @@ def _read_parallel(bundle, logs: list, how: parallel.Plan, ctx: parsers.ParseCon
 
     def read(i: int):
         part = collector.part()
-        pctx = parsers.ParseContext(facts=ctx.facts, tz=ctx.tz, tz_known=ctx.tz_known)
+        pctx = parsers.ParseContext(facts=ctx.facts, tz=ctx.tz, tz_known=ctx.tz_known, scratch=ctx.scratch)
         sub = Report(bundle="", tool_version="", patterns_version="")
         before = len(found) if found is not None else 0
         slow = set(collector.library.slow)
@@ -482,6 +484,8 @@ def analyze(path: str | Path, *, patterns: str | Path | None = None, keep_record
             _read_one(member, ctx, collector, report)
         if relative and logs:  # durations count back from the collection time the data files gave
             collector.since, collector.until = _resolve_window(since, until, ctx.facts)
+        if ctx.facts.collection_time is None and any(m.kind == "syslog" for m in logs):
+            ctx.scratch["year_reference"] = _newest_agent_time(logs, ctx)
         how = parallel.plan(logs, jobs, FAST_KINDS) if collector.fast else None
         if how is None:
             for member in logs:
@@ -659,6 +663,46 @@ def _plausible_collection_time(facts: Facts, c: _Collector) -> list[ParseProblem
 
 
 _NO_TIME = datetime.min.replace(tzinfo=timezone.utc)
+TAIL_BYTES = 256 * 1024
+
+
+def _newest_agent_time(logs: list, ctx: parsers.ParseContext) -> datetime | None:
+    """The newest stamp in the last 256 KiB of the bundle's plain (not compressed) agent logs: the
+    reference year of syslog stamps, which carry none, when no results.txt tells when the bundle was
+    taken (red team 10: they were read in the year of the analysis, 2026 for a 2025 bundle)."""
+    from .parsers.waagent_log import AgentLineParser  # noqa: PLC0415
+    parser = AgentLineParser(parsers.ParseContext(tz=ctx.tz, tz_known=ctx.tz_known))
+    newest = None
+    for member in logs:
+        if member.kind not in AGENT_KINDS + ("syslog",) or str(member.path).endswith((".gz", ".bz2", ".xz", ".zip")):
+            continue
+        try:
+            with member.open() as stream:
+                size = member.size or 0
+                if size > TAIL_BYTES:
+                    stream.seek(size - TAIL_BYTES)
+                tail = stream.read(TAIL_BYTES)
+        except (OSError, ValueError, EOFError, io.UnsupportedOperation):
+            continue
+        lines = tail.decode("utf-8", "replace").splitlines()[1 if size > TAIL_BYTES else 0:]
+        if member.kind == "syslog":  # the agent's own lines in syslog carry a year: the newest one
+            stamps = [m.group() for line in lines for m in _ISO_STAMP.finditer(line)]
+            times = [ts for ts in map(_iso_or_none, stamps) if ts is not None]
+        else:
+            times = [h.ts for h in map(parser.header, lines) if h is not None and h.ts is not None]
+        if times and (newest is None or max(times) > newest):
+            newest = max(times)
+    return newest
+
+
+_ISO_STAMP = re.compile(r"\b(?:19|20)\d\d-\d\d-\d\dT\d\d:\d\d:\d\d")
+
+
+def _iso_or_none(text: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text + "+00:00")
+    except ValueError:
+        return None
 
 
 def _facts_from_logs(facts: Facts, c: _Collector) -> None:

@@ -209,3 +209,26 @@ def test_journal_indented_continuation_with_cap():
     recs = sys_("\n".join(lines), ctx_at("2024-03-02 00:00:00"))
     assert [(r.line, r.end_line) for r in recs] == [(1, 200), (201, 251)]
     assert recs[1].ts == recs[0].ts and recs[0].message.startswith("multi-line message\n    detail")
+
+
+def test_syslog_years_without_results_txt_come_from_the_bundle_not_today(tmp_path):
+    """Without results.txt, RFC 3164 stamps (no year) were read in the year of the analysis: a
+    2024/2025 New Year came out 2025/2026 and the collection time in 2026 (red team 10). The newest
+    stamp with a year in the bundle's plain agent logs and syslogs is the reference now."""
+    import loganalyzer
+    only = tmp_path / "only/var/log"
+    only.mkdir(parents=True)
+    (only / "syslog").write_text(
+        "Dec 31 23:50:00 vm systemd[1]: Started Session 1.\n"
+        "Dec 31 23:58:00 vm kernel: [1.0] eth0: link up\n"
+        "Jan  1 00:10:00 vm systemd[1]: Started Session 2.\n"
+        "Jan  1 00:20:00 vm python3[916]: 2025-01-01T00:20:00.000000Z ERROR ExtHandler ExtHandler boom\n")
+    r = loganalyzer.analyze(tmp_path / "only")
+    assert (r.facts.first_seen.year, r.facts.last_seen.year) == (2024, 2025)
+    assert r.facts.collection_time.year == 2025
+    both = tmp_path / "both/var/log"
+    both.mkdir(parents=True)
+    (both / "messages").write_text("Feb 20 00:07:00 vm systemd[1]: Started x.\nFeb 21 10:00:00 vm sshd[5]: ok\n")
+    (both / "waagent.log").write_text("2025-02-25T20:00:00.000000Z INFO ExtHandler ExtHandler alive\n")
+    r = loganalyzer.analyze(tmp_path / "both")
+    assert r.facts.first_seen.isoformat().startswith("2025-02-20")

@@ -21,7 +21,7 @@ the uptime stamp. Blank lines between records are skipped.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from typing import Iterable, Iterator
 
@@ -59,8 +59,12 @@ _SYSTEMD_ERR_RE = re.compile(
 
 
 def _reference(ctx: ParseContext) -> tuple[datetime, bool]:
-    """The time the bundle was taken (or the last time seen), and whether the bundle told it."""
+    """The time the bundle was taken (or the last time seen), and whether the bundle told it.
+    Without results.txt: the newest agent log stamp (the analyzer puts it in ``ctx.scratch``) and
+    a month, for syslog lines written after the agent's last one."""
     ref = ctx.facts.collection_time or ctx.facts.last_seen
+    if ref is None and ctx.scratch.get("year_reference") is not None:
+        ref = ctx.scratch["year_reference"] + timedelta(days=31)
     if ref is None:
         return datetime.now(UTC), False
     return (ref if ref.tzinfo is not None else ref.replace(tzinfo=UTC)), True
