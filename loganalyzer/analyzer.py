@@ -8,6 +8,7 @@ keeps every record for notebooks.
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import re
@@ -486,6 +487,7 @@ def analyze(path: str | Path, *, patterns: str | Path | None = None, keep_record
             collector.since, collector.until = _resolve_window(since, until, ctx.facts)
         if ctx.facts.collection_time is None and any(m.kind == "syslog" for m in logs):
             ctx.scratch["year_reference"] = _newest_agent_time(logs, ctx)
+        logs = _without_copies(logs, ctx, report)
         how = parallel.plan(logs, jobs, FAST_KINDS) if collector.fast else None
         if how is None:
             for member in logs:
@@ -663,6 +665,57 @@ def _plausible_collection_time(facts: Facts, c: _Collector) -> list[ParseProblem
 
 
 _NO_TIME = datetime.min.replace(tzinfo=timezone.utc)
+HEAD_BYTES = 64 * 1024
+
+
+def _digest(member, limit: int | None = None) -> bytes | None:
+    """BLAKE2 of a member's content (decompressed), or of its first ``limit`` bytes; None if unreadable."""
+    h = hashlib.blake2b(digest_size=16)
+    try:
+        with member.open() as stream:
+            left = limit
+            while left is None or left > 0:
+                chunk = stream.read(1 << 20 if left is None else min(left, 1 << 20))
+                if not chunk:
+                    break
+                h.update(chunk)
+                if left is not None:
+                    left -= len(chunk)
+    except (OSError, ValueError, EOFError):
+        return None
+    return h.digest()
+
+
+def _without_copies(logs: list, ctx: parsers.ParseContext, report: Report) -> list:
+    """The logs without a second copy of the same content (waagent.log.1 beside waagent.log.1.gz, a
+    folder beside its own logs.zip): red team 10 found every record of such a pair counted twice. The
+    first 64 KiB of each log are compared; only logs that start alike are read whole to be sure.
+    A copy is listed as an input with status "duplicate" and an info problem names the original."""
+    if len(logs) < 2:
+        return logs
+    heads: dict[tuple, list] = {}
+    for member in logs:
+        head = _digest(member, HEAD_BYTES)
+        if head is not None:
+            heads.setdefault((member.kind, head), []).append(member)
+    dropped: set[int] = set()
+    for group in heads.values():
+        if len(group) < 2:
+            continue
+        first_of: dict[bytes, str] = {}
+        for member in group:
+            whole = _digest(member)
+            if whole is None:
+                continue
+            if whole in first_of:
+                dropped.add(id(member))
+                ctx.problem(member.path, f"the same content as {first_of[whole]}: read once, there",
+                            severity="info")
+                report.inputs.append(InputFile(path=member.path, kind=member.kind, size=member.size,
+                                               status="duplicate"))
+            else:
+                first_of[whole] = member.path
+    return [m for m in logs if id(m) not in dropped]
 TAIL_BYTES = 256 * 1024
 
 

@@ -71,7 +71,7 @@ class InputFile:
     size: int = 0
     records: int = 0
     truncated: bool = False
-    status: str = "read"  # read | skipped | error | unknown
+    status: str = "read"  # read | skipped | error | unknown | duplicate (same content as another input)
     error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:

@@ -246,3 +246,26 @@ def test_agent_versions_come_from_the_newest_records_not_the_last_file_read(tmp_
     assert "agent-outdated" not in [f.cause for f in r.findings]
     seen = r.facts.agent_versions
     assert seen.index("2.2.40") < seen.index("2.2.41")  # in the order of time, not of file names
+
+
+def test_the_same_log_twice_is_read_once(tmp_path):
+    """waagent.log.1 beside waagent.log.1.gz, or a folder beside its own zip, counted every record
+    twice (red team 10: count 60 where 40). A copy is now an input with status 'duplicate'; two logs
+    that only start alike are both read."""
+    import gzip
+    import shutil
+    b = tmp_path / "b"
+    shutil.copytree(SAMPLES / "agent-crash-loop", b)
+    log = next(b.rglob("waagent.log"))
+    once = loganalyzer.analyze(b)
+    data = log.read_bytes()
+    (log.parent / "waagent.log.7").write_bytes(data)
+    (log.parent / "waagent.log.8.gz").write_bytes(gzip.compress(data))
+    twice = loganalyzer.analyze(b)
+    assert [(f.cause, f.count) for f in twice.findings] == [(f.cause, f.count) for f in once.findings]
+    dup = sorted(i.path for i in twice.inputs if i.status == "duplicate")
+    assert len(dup) == 2 and sum("the same content as" in p.message for p in twice.problems) == 2
+    (log.parent / "waagent.log.7").write_bytes(data + b"2099-01-01T00:00:00.000000Z INFO ExtHandler ExtHandler later\n")
+    (log.parent / "waagent.log.8.gz").unlink()
+    longer = loganalyzer.analyze(b)
+    assert not [i for i in longer.inputs if i.status == "duplicate"]  # same start, more after: read
