@@ -95,6 +95,7 @@ def iter_line_blocks(stream: BinaryIO, max_line: int = MAX_LINE, chunk: int = CH
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     pending = ""  # text of the current unfinished line (at most max_line chars kept)
     overflow = False
+    at_start = True
     size = first_chunk or chunk
     while True:
         data = stream.read(size)
@@ -103,6 +104,10 @@ def iter_line_blocks(stream: BinaryIO, max_line: int = MAX_LINE, chunk: int = CH
         if data and on_raw is not None:
             on_raw(data)
         text = decoder.decode(data, final=final)
+        if at_start and text:  # a byte-order mark before the first line is not part of it
+            at_start = False
+            if text[0] == "\ufeff":
+                text = text[1:]
         if "\x00" in text:
             text = text.replace("\x00", "")
         if text:
