@@ -22,6 +22,7 @@ from . import __version__, parallel, parsers
 from .causes import load_causes
 from .ingest import InputError, Limits, open_bundle
 from .model import Evidence, Facts, Hit, InputFile, NoiseCount, ParseProblem, Record, Report
+from .parsers.results_txt import ARCHIVE_TOO_BIG
 from .redact import redact_data, scrub
 from .patterns import Library, load_library
 from .residue import Recorder, ResidueMiner
@@ -504,7 +505,8 @@ def analyze(path: str | Path, *, patterns: str | Path | None = None, keep_record
         report.problems.extend(getattr(bundle, "problems", []))
         report.problems.extend(ctx.problems)
         report.partial_reasons = _partial_reasons(bundle, report)
-        report.partial_reasons += [f"{p.source}: {p.message}" for p in ctx.problems if _SLOW in p.message]
+        report.partial_reasons += [f"{p.source}: {p.message}" for p in ctx.problems
+                                   if _SLOW in p.message or ARCHIVE_TOO_BIG in p.message]
         report.partial = bool(getattr(bundle, "partial", False) or report.partial_reasons)
         zone = getattr(ctx.tz, "key", None) or str(ctx.tz)
         for source, n in sorted(collector.tz_guess.items()):

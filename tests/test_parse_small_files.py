@@ -147,6 +147,22 @@ def test_results_txt():
     assert [(r.level, r.line) for r in recs] == [("WARNING", 10), ("WARNING", 12), ("ERROR", 14)]
     assert recs[2].message.endswith("Permission denied\nTraceback line 1") and recs[2].end_line == 15
     assert all(r.kind == "results_txt" and r.ts.tzinfo is not None for r in recs)
+    said = [p.message for p in ctx.problems]  # what the collector left out is said, not only kept in facts
+    assert any("Archive too big" in m for m in said) and any("cut to their last part" in m for m in said)
+    assert any("left out 1 large binary file" in m for m in said)
+
+
+def test_results_txt_archive_too_big_makes_the_report_partial(tmp_path):
+    import shutil
+
+    import loganalyzer
+    from conftest import SAMPLES
+    b = tmp_path / "b"
+    shutil.copytree(SAMPLES / "no-internet-access", b)
+    res = b / "results.txt"
+    res.write_text(res.read_text() + "2024-11-12T08:40:18Z WARNING Archive too big, done with adding files.\n")
+    r = loganalyzer.analyze(b)
+    assert r.partial and any("Archive too big" in reason for reason in r.partial_reasons)
 
 
 def test_results_txt_garbage():
