@@ -477,8 +477,11 @@ def analyze(path: str | Path, *, patterns: str | Path | None = None, keep_record
             if refused:  # what was there was refused (bombs, overlapping entries): say why
                 more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
                 raise InputError(f"nothing readable in {path}: {refused[0].message}{more}")
+            names = [p for p in getattr(bundle, "problems", []) if p.message.startswith("refusing member")]
+            why = f"; {len(names)} member(s) refused, e.g. {names[0].message[len('refusing member '):]}" \
+                if names else ""
             raise InputError(f"no known input in {path} (looked for waagent.log, /var/log/azure, "
-                             f"/var/lib/waagent, leases, waagent.conf)")
+                             f"/var/lib/waagent, leases, waagent.conf){why}")
         t1 = time.perf_counter()
         members = sorted(bundle.members, key=_data_first)
         logs = [m for m in members if m.kind not in parsers.DATA_PARSERS]

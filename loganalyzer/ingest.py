@@ -1115,6 +1115,10 @@ class _Builder:
                 return rel
             reason = "an empty name"
         shown = name.replace("\x00", "\\0")[:200]
+        readable = normalise(raw.lstrip("/").replace("../", "").replace("\x00", ""))
+        if readable and classify(readable) is not None:  # a log or config the report now lacks
+            self.b.partial = True
+            reason += "; a file the analysis would read (bundle is partial)"
         self.b._problem(label, f"refusing member {shown!r}: {reason}", "warning")
         return None
 

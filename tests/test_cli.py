@@ -199,3 +199,18 @@ def test_small_usage_errors_of_red_team_9(capsys, tmp_path):
     code, out, err = run(["explain", "a\x1b]0;PWN\x07b" + "x" * 500], capsys)
     assert code == 2 and "\x1b" not in err and "\x07" not in err and len(err) < 2000
     assert loganalyzer.analyze(str(SAMPLES / "healthy").encode()).findings == []
+
+
+def test_a_tar_of_absolute_names_says_why_nothing_was_read(capsys, tmp_path):
+    """tar -P writes /var/log/waagent.log: refused (names are never trusted), but 'no known input'
+    did not say so (red team 10); now the error names the refused members."""
+    import io
+    import tarfile
+    t = tmp_path / "abs.tar"
+    with tarfile.open(t, "w") as tf:
+        data = b"2024-01-01T00:00:00.000000Z INFO ExtHandler ExtHandler x\n"
+        info = tarfile.TarInfo("/var/log/waagent.log")
+        info.size = len(data)
+        tf.addfile(info, io.BytesIO(data))
+    code, out, err = run([str(t)], capsys)
+    assert code == 2 and "member(s) refused" in err and "/var/log/waagent.log" in err and err.count("\n") == 1

@@ -331,6 +331,8 @@ def test_path_traversal_links_devices_tar(sandbox):
     with safe_open(t, private) as b:
         text = messages(b)
         assert "path traversal" in text and "absolute path" in text
+        assert b.partial  # /abs/var/log/waagent.log was a log the analysis would have read
+        assert "a file the analysis would read" in text
         assert "symbolic link to '/etc/shadow'" in text
         assert "hard link to '/etc/passwd'" in text
         assert "block device" in text and "character device" in text and "fifo" in text
