@@ -509,7 +509,7 @@ def needs_scrub(text: str) -> bool:
             or "ysql" in low or "ariadb" in low or "pwd" in low or "curl" in low or "sshpass" in low
             or "ecret" in low or "asswd" in low or "assphrase" in low or "ghp_" in low or "gho_" in low
             or "ghu_" in low or "ghs_" in low or "ghr_" in low or "github_pat_" in low):
-        return has_invisible(text)
+        return not text.isascii() and _INVISIBLE_RE.search(text) is not None  # has_invisible, inlined
     return ("sig=" in text or "SIG=" in text or "Sig=" in text or "sig%" in text or "SIG%" in text
         or "Sig%" in text or "assword" in text or "ASSWORD" in text or "rotectedSettings" in text
         or "rotected_settings" in text or "ROTECTED" in text or "ustomData" in text or "ustom_data" in text
