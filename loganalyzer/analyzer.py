@@ -22,7 +22,6 @@ from . import __version__, parallel, parsers
 from .causes import load_causes
 from .ingest import InputError, Limits, open_bundle
 from .model import Evidence, Facts, Hit, InputFile, NoiseCount, ParseProblem, Record, Report
-from .parsers.results_txt import ARCHIVE_TOO_BIG
 from .redact import redact_data, scrub
 from .patterns import Library, load_library
 from .residue import Recorder, ResidueMiner
@@ -490,7 +489,7 @@ def analyze(path: str | Path, *, patterns: str | Path | None = None, keep_record
         if relative and logs:  # durations count back from the collection time the data files gave
             collector.since, collector.until = _resolve_window(since, until, ctx.facts)
         if ctx.facts.collection_time is None and any(m.kind == "syslog" for m in logs):
-            ctx.scratch["year_reference"] = _newest_agent_time(logs, ctx)
+            ctx.scratch["year_reference"] = _newest_dated_time(logs, ctx)
         logs = _without_copies(logs, ctx, report)
         how = parallel.plan(logs, jobs, FAST_KINDS) if collector.fast else None
         if how is None:
@@ -502,14 +501,13 @@ def analyze(path: str | Path, *, patterns: str | Path | None = None, keep_record
             report.inputs.append(InputFile(path=unknown, kind=None, status="unknown"))
         _slow_patterns(library, library.slow, ctx)
         _cap_extensions(ctx)
-        stopped: set = set()  # a pattern stopped in several processes: said once
-        ctx.problems[:] = [p for p in ctx.problems if _SLOW not in p.message or not (
-            p.message in stopped or stopped.add(p.message))]
+        said: set = set()  # a reason found in several processes (a stopped pattern): said once
+        ctx.problems[:] = [p for p in ctx.problems if not p.partial or not (
+            (p.source, p.message) in said or said.add((p.source, p.message)))]
         report.problems.extend(getattr(bundle, "problems", []))
         report.problems.extend(ctx.problems)
         report.partial_reasons = _partial_reasons(bundle, report)
-        report.partial_reasons += [f"{p.source}: {p.message}" for p in ctx.problems
-                                   if _SLOW in p.message or ARCHIVE_TOO_BIG in p.message]
+        report.partial_reasons += [f"{p.source}: {p.message}" for p in ctx.problems if p.partial]
         report.partial = bool(getattr(bundle, "partial", False) or report.partial_reasons)
         zone = getattr(ctx.tz, "key", None) or str(ctx.tz)
         for source, n in sorted(collector.tz_guess.items()):
@@ -595,9 +593,6 @@ def scrub_facts(facts: Facts) -> None:
             setattr(facts, name, _scrubbed(value))
 
 
-_SLOW = "one search took more than"
-
-
 def _slow_patterns(library: Library, ids, ctx: parsers.ParseContext) -> None:
     """A problem for each user pattern stopped because one search ran out of time (the report is
     partial: that pattern's later hits are missing)."""
@@ -605,8 +600,8 @@ def _slow_patterns(library: Library, ids, ctx: parsers.ParseContext) -> None:
     for pid in sorted(ids):
         p = library.get(pid)
         ctx.problem(p.where if p is not None else pid,
-                    f"pattern {pid}: {_SLOW} {USER_SEARCH_TIMEOUT_S:g} s (catastrophic backtracking?); "
-                    "not used after that, its later hits are missing")
+                    f"pattern {pid}: one search took more than {USER_SEARCH_TIMEOUT_S:g} s (catastrophic "
+                    "backtracking?); not used after that, its later hits are missing", partial=True)
 
 
 MAX_EXTENSIONS = 200  # a VM runs a few dozen handlers at most: more is a broken or crafted file
@@ -721,13 +716,16 @@ def _without_copies(logs: list, ctx: parsers.ParseContext, report: Report) -> li
             else:
                 first_of[whole] = member.path
     return [m for m in logs if id(m) not in dropped]
+
+
 TAIL_BYTES = 256 * 1024
 
 
-def _newest_agent_time(logs: list, ctx: parsers.ParseContext) -> datetime | None:
-    """The newest stamp in the last 256 KiB of the bundle's plain (not compressed) agent logs: the
-    reference year of syslog stamps, which carry none, when no results.txt tells when the bundle was
-    taken (red team 10: they were read in the year of the analysis, 2026 for a 2025 bundle)."""
+def _newest_dated_time(logs: list, ctx: parsers.ParseContext) -> datetime | None:
+    """The newest stamp with a year in the last 256 KiB of the bundle's plain (not compressed) agent
+    logs and syslogs: the reference year of syslog stamps, which carry none, when no results.txt tells
+    when the bundle was taken (red team 10: they were read in the year of the analysis, 2026 for a
+    2025 bundle)."""
     from .parsers.waagent_log import AgentLineParser  # noqa: PLC0415
     parser = AgentLineParser(parsers.ParseContext(tz=ctx.tz, tz_known=ctx.tz_known))
     newest = None
@@ -767,8 +765,7 @@ def _facts_from_logs(facts: Facts, c: _Collector) -> None:
     for field_name, versions in c.versions.items():
         # the newest record's version, not the last file's: files are read by name, so
         # waagent.log (the live one) comes first and waagent.log.9.gz after .10.gz (red team 10)
-        order = sorted(range(len(versions)), key=lambda i: (versions[i][0] is not None, versions[i][0] or _NO_TIME, i))
-        by_time = [versions[i][1] for i in order]
+        by_time = [v for _, _, v in sorted((ts or _NO_TIME, i, v) for i, (ts, v) in enumerate(versions))]
         if getattr(facts, field_name) is None and by_time:
             setattr(facts, field_name, by_time[-1])
         for v in by_time:

@@ -56,6 +56,7 @@ class ParseProblem:
     severity: str = "warning"
     key: str | None = None  # i18n key of the message, when it is one of the project's fixed texts
     params: dict[str, Any] = field(default_factory=dict)
+    partial: bool = False  # the report misses something because of it (a reason in Report.partial_reasons)
 
     def to_dict(self) -> dict[str, Any]:
         return {"file": self.source, "line": self.line, "message": self.message,

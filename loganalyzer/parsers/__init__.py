@@ -59,7 +59,7 @@ class ParseContext:
     _per_source: dict = field(default_factory=dict, repr=False)  # source -> [problems, summary or None]
 
     def problem(self, source: str, message: str, line: int | None = None,
-                severity: str = "warning") -> None:
+                severity: str = "warning", partial: bool = False) -> None:
         """Record a problem; past :data:`MAX_PROBLEMS_PER_SOURCE` of one file only their number is
         kept (one summary line: a file of a million bad lines must not hold a million objects)."""
         seen = self._per_source.get(source)
@@ -68,7 +68,7 @@ class ParseContext:
         seen[0] += 1
         if seen[0] <= MAX_PROBLEMS_PER_SOURCE:
             self.problems.append(ParseProblem(source=source, message=message, line=line,
-                                              severity=severity))
+                                              severity=severity, partial=partial))
             return
         more = seen[0] - MAX_PROBLEMS_PER_SOURCE
         if seen[1] is None:
@@ -78,6 +78,7 @@ class ParseContext:
         seen[1].key, seen[1].params = "problem.more", {"n": more}
         if severity == "error":
             seen[1].severity = "error"
+        seen[1].partial = seen[1].partial or partial
 
 
 MAX_PROBLEMS_PER_SOURCE = 200

@@ -25,7 +25,6 @@ _HEADER = re.compile(r"^(?P<ts>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z) (?P<level>I
 _START = re.compile(r"^Starting log collection at (\S+)")
 _FINISH = re.compile(r"^Finishing log collection at (\S+)")
 _MODE = re.compile(r"^Using log collection mode (\w+)")
-ARCHIVE_TOO_BIG = "the log collector stopped adding files ('Archive too big')"
 _ADD = re.compile(r"^Adding file (?P<path>.+), size (?P<size>\d+) b$")
 _ADD_TRUNC = re.compile(r"^Adding truncated file (?P<path>.+), size (?P<size>\d+) b$")
 _DISCARD = re.compile(r"^Discarding large binary file (?P<path>.+)$")
@@ -117,7 +116,8 @@ def parse_results_txt(data: bytes, source: str, ctx: ParseContext) -> Iterator[R
     ctx.facts.extra["collector"] = col
     # what the collector itself left out (red team 10: only facts.extra said so)
     if col["archive_too_big"]:
-        ctx.problem(source, f"{ARCHIVE_TOO_BIG}: the files it would have added after that are not in the bundle")
+        ctx.problem(source, "the log collector stopped adding files ('Archive too big'): the files it would have "
+                            "added after that are not in the bundle", partial=True)
     if col["truncated"]:
         ctx.problem(source, f"the log collector added {col['truncated']} file(s) cut to their last part "
                             "(truncated_*): their older lines are not in the bundle", severity="info")
