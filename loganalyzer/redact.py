@@ -357,6 +357,8 @@ def _option(text: str) -> Iterator[Span]:
         name = m.group("name").lower()
         if not name.startswith("--no-") and not name.endswith(_OPTION_NOT):
             yield m.start("val"), m.end("val"), MARK
+
+
 # GitHub tokens (personal, OAuth, user-to-server, server-to-server, refresh; fine-grained)
 _GITHUB = re.compile(r"\b(?:gh[pousr]_|github_pat_)[A-Za-z0-9_]{30,}")
 

@@ -25,9 +25,10 @@ def iter_lines(stream: BinaryIO, max_line: int = MAX_LINE, stats: dict | None = 
 
 class _Reread:
     """``head`` (bytes already read), then the rest of ``stream``; with ``cr_as_lf`` every CR
-    reads as LF."""
+    reads as LF. ``head`` stays available (what the caller probed)."""
 
     def __init__(self, head: bytes, stream: BinaryIO, cr_as_lf: bool) -> None:
+        self.head = head
         self._head, self._stream, self._cr_as_lf = head, stream, cr_as_lf
 
     def read(self, n: int = -1) -> bytes:
@@ -55,9 +56,7 @@ def cr_line_ends(stream: BinaryIO, probe: int = 64 * 1024) -> tuple[BinaryIO, bo
     stream returned reads every CR as LF. The returned stream's ``head`` is the probe."""
     head = stream.read(probe)
     cr_only = b"\r" in head and b"\n" not in head
-    reread = _Reread(head, stream, cr_only)
-    reread.head = head
-    return reread, cr_only
+    return _Reread(head, stream, cr_only), cr_only
 
 
 _TEXT_BYTES = bytes(range(0x20, 0x7F)) + b"\t\n\r\f\v\x1b"

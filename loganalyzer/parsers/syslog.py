@@ -60,8 +60,8 @@ _SYSTEMD_ERR_RE = re.compile(
 
 def _reference(ctx: ParseContext) -> tuple[datetime, bool]:
     """The time the bundle was taken (or the last time seen), and whether the bundle told it.
-    Without results.txt: the newest agent log stamp (the analyzer puts it in ``ctx.scratch``) and
-    a month, for syslog lines written after the agent's last one."""
+    Without results.txt: the newest stamp with a year in the bundle's agent logs and syslogs (the
+    analyzer puts it in ``ctx.scratch``) and a month, for lines written after it."""
     ref = ctx.facts.collection_time or ctx.facts.last_seen
     if ref is None and ctx.scratch.get("year_reference") is not None:
         ref = ctx.scratch["year_reference"] + timedelta(days=31)
