@@ -349,7 +349,7 @@ def _read_member(member, ctx: parsers.ParseContext, collector: _Collector, info:
             prefilter = _prefilter(collector.library, collector.rules, kind)
         if prefilter is not None:  # records of no interest are counted, not matched
             from .fastpath import Tap, candidates  # noqa: PLC0415
-            tap = Tap(stream, prefilter)
+            tap = ctx.lean = Tap(stream, prefilter, collector)
             records = parsers.TEXT_PARSERS[kind](iter_lines(tap, stats=stats), member.path, ctx)
             records = candidates(records, tap, collector)
         else:
@@ -377,6 +377,7 @@ def _read_member(member, ctx: parsers.ParseContext, collector: _Collector, info:
         info.error = str(exc)
         info.truncated = True
     finally:
+        ctx.lean = None
         if kind in parsers.TEXT_PARSERS and kind not in parsers.DATA_PARSERS:
             try:
                 stream.close()

@@ -235,13 +235,24 @@ def _hyperscan():
 # --- any other text log: records of no interest are counted, not matched ---------------------------
 
 class Tap:
-    """A binary stream that shows every chunk read to a line marker (the parser reads through it)."""
+    """A binary stream that shows every chunk read to a line marker (the parser reads through it).
 
-    def __init__(self, stream: BinaryIO, prefilter: Prefilter) -> None:
+    It is also the parser's ``ParseContext.lean``: :class:`RecordBuilder` asks it which lines are
+    marked and lets it count the quiet one-line records it does not build (:meth:`tally`).
+    """
+
+    def __init__(self, stream: BinaryIO, prefilter: Prefilter, collector) -> None:
         self.stream = stream
         self.marks: set[int] = set()
         self.marker = prefilter.marker(self.marks)
-        self.records = 0  # records the parser yielded, matched or only counted
+        self.records = 0  # records the parser read, matched, counted or never built
+        self._tally = collector.tally
+
+    def tally(self, source: str, kind: str, ts: datetime | None, level: str | None, era: str | None,
+              prefix: str | None, tz_guess: bool) -> None:
+        """Count a record the parser did not build (no marked line, not WARNING/ERROR)."""
+        self.records += 1
+        self._tally(source, kind, ts, level, era, prefix, tz_guess)
 
     def read(self, n: int = -1) -> bytes:
         data = self.stream.read(n)

@@ -591,3 +591,127 @@ def test_a_byte_order_mark_before_the_first_line(tmp_path: Path) -> None:
     assert [(f.cause, f.count, f.first_seen) for f in with_bom.findings] == \
         [(f.cause, f.count, f.first_seen) for f in plain.findings]
     assert with_bom.timeline == plain.timeline
+
+
+# --- the other text logs: quiet one-line records are counted, not built (RecordBuilder.lean) --------
+
+OTHER_LOGS = {
+    "vmsnapshot_log": "var/log/azure/Microsoft.Azure.RecoveryServices.VMSnapshotLinux/extension.log",
+    "vmsnapshot_shell_log": "var/log/azure/Microsoft.Azure.RecoveryServices.VMSnapshotLinux/shell.log",
+    "syslog": "var/log/syslog",
+    "cloud_init_log": "var/log/cloud-init.log",
+    "extension_log": "var/log/azure/Microsoft.Azure.Extensions.CustomScript/handler.log",
+}
+VMS = "[Microsoft.Azure.RecoveryServices.VMSnapshotLinux-1.0]"
+
+
+def _examples_of(kind: str) -> list[str]:
+    lines = []
+    for p in load_library().for_kind(kind):
+        for ex in (*p.examples, *p.counter_examples):
+            lines.extend(ex.split("\n"))
+    return sorted(set(lines))
+
+
+# per kind: quiet headers (the lean records), loud or marked ones, continuations and odd lines
+OTHER_LINES = {
+    "vmsnapshot_log": [f"2025-11-15 10:{{m:02d}}:00.123456 {VMS}quiet step {{m}}", f"2025-11-15 10:{{m:02d}}:01 {VMS}no fraction",
+                       f"2025-11-15 10:{{m:02d}}:02.5 {VMS}short fraction", f"2025-11-15 10:{{m:02d}}:03.000001 {VMS}Enable failed here",
+                       f"2025-11-15 10:{{m:02d}}:04.000001 {VMS}2025-11-15 10:00:04 Freezing: /mnt",
+                       f"2025-11-15 10:{{m:02d}}:05.000001 {VMS}Logs during Freeze Start", "=== Logs during Freeze End ===",
+                       "2025/11/15 10:{m:02d}:06 " + VMS + "py2 local time", "2025/11/15 10:{m:02d}:07  StatusCode.Failed, cont",
+                       "2025/11/15 10:{m:02d}:08.1  Info  freeze buffer", "2025/11/15 10:{m:02d}:09.1  Error  freeze buffer",
+                       "2025-02-30 10:00:00.000000 " + VMS + "impossible date", "2025-11-15 25:00:00.000000 " + VMS + "hour 25",
+                       f"2025-11-15 10:{{m:02d}}:60.000000 {VMS}second sixty", f"2025-11-15 10:{{m:02d}}:10.000000 {VMS}sig=LEAKLEAN"],
+    "vmsnapshot_shell_log": ["Sun Nov 15 10:{m:02d}:00 UTC 2025- python3 path exists", "Sun Nov 15 10:{m:02d}:01 UTC 2025- Permission denied",
+                             "[2025-11-15 10:{m:02d}:02:123456789] Starting the daemon", "Sun Nov 15 10:{m:02d}:03 CET 2025- local zone"],
+    "syslog": ["Nov 15 10:{m:02d}:00 vm systemd[1]: Started Session {m}.", "Nov 15 10:{m:02d}:01 vm kernel: [ 1.0] eth0: link up",
+               "Nov 15 10:{m:02d}:02 vm kernel: [ 1.0] Out of memory: Killed process 42", "Nov 15 10:{m:02d}:03 vm systemd[1]: x.service: Failed with result 'exit-code'.",
+               "Nov 15 10:{m:02d}:04 vm python3[4974]: 2025/11/15 10:{m:02d}:04.000000 INFO ExtHandler wrapped",
+               "Nov 15 10:{m:02d}:05 vm python3[4974]: continued agent text", "2025-11-15T10:{m:02d}:06.000000+00:00 vm cron[9]: (root) CMD (x)",
+               "Feb 30 10:00:00 vm cron[9]: impossible date"],
+    "cloud_init_log": ["2025-11-15 10:{m:02d}:00,042 - util.py[DEBUG]: Running command", "2025-11-15 10:{m:02d}:01,042 - util.py[WARNING]: Failed",
+                       "Cloud-init v. 23.1 running 'init' at Sun, 15 Nov 2025 10:00:00 +0000. Up 5.0 seconds."],
+    "extension_log": ["time=2025-11-15T10:{m:02d}:00Z version=v2.1 operation=enable seq=0 event=start",
+                      "time=2025-11-15T10:{m:02d}:01Z operation=enable error=\"exit status 1\"",
+                      "2025/11/15 10:{m:02d}:02 INFO handler quiet", "2025-11-15 10:{m:02d}:03 ERROR handler failed",
+                      "[2025-11-15T10:{m:02d}:04Z] plain bracketed", "INFO ExtHandler bare header"],
+}
+OTHER_CONTINUATIONS = ["  indented continuation", "Traceback (most recent call last):", "plain text", "", "\tTAB",
+                       "x" * 2000, "Ünicode", "error: inside a continuation", "sig=LEAKCONT"]
+
+
+@st.composite
+def other_log(draw) -> tuple[str, bytes]:
+    kind = draw(st.sampled_from(sorted(OTHER_LOGS)))
+    pool = OTHER_LINES[kind]
+    examples = _EXAMPLES.setdefault(kind, _examples_of(kind))
+    lines = []
+    for _ in range(draw(st.integers(20, 200))):
+        choice = draw(st.sampled_from(["quiet", "quiet", "quiet", "pool", "cont", "example"]))
+        if choice == "quiet":
+            lines.append(pool[0].format(m=draw(st.integers(0, 59))))
+        elif choice == "pool":
+            lines.append(draw(st.sampled_from(pool)).format(m=draw(st.integers(0, 59))))
+        elif choice == "cont":
+            lines.append(draw(st.sampled_from(OTHER_CONTINUATIONS)))
+        elif examples:
+            lines.append(draw(st.sampled_from(examples)))
+    return kind, "\n".join(lines).encode()
+
+
+_EXAMPLES: dict[str, list[str]] = {}
+
+
+@settings(max_examples=int(os.environ.get("FASTPATH_EXAMPLES", "60")), deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(log=other_log(), chunk=st.sampled_from([64, 257, 4096]),
+       extra=st.sampled_from([b"", b"\xe2\x82", b"\x00", b"\xc2\xad"]), at=st.integers(0, 10**6))
+def test_other_text_logs_fast_equals_slow(tmp_path_factory, monkeypatch, log: tuple[str, bytes], chunk: int,
+                                          extra: bytes, at: int) -> None:
+    """extension.log, shell.log, syslog, cloud-init and other extension logs: their parsers leave
+    the quiet one-line records unbuilt when the Tap pre-filter reads them (counted by Tap.tally);
+    the report is the slow path's."""
+    kind, data = log
+    at %= len(data) + 1
+    data = data[:at] + extra + data[at:]
+    monkeypatch.setattr(fastpath.Tap, "read", _small_reads(chunk))
+    root = tmp_path_factory.mktemp("bundle")
+    path = root / OTHER_LOGS[kind]
+    path.parent.mkdir(parents=True)
+    path.write_bytes(data)
+    assert_same(root)
+    assert "LEAK" not in json.dumps(report(root, fast=True)[0])
+
+
+def _small_reads(chunk: int):
+    """Tap.read, at most ``chunk`` bytes at a time (marks and records cross chunk borders)."""
+    original = fastpath.Tap.read
+
+    def read(self, n: int = -1) -> bytes:
+        return original(self, chunk if n < 0 else min(n, chunk))
+    return read
+
+
+def test_quiet_extension_log_records_are_not_built(tmp_path: Path, monkeypatch) -> None:
+    """The point of the lean mode: of 3,000 quiet backup-extension lines none becomes a Record,
+    and the counts are those of the slow path."""
+    lines = [f"2025-11-15 10:{i % 60:02d}:00.123456 {VMS}quiet step {i}" for i in range(3000)]
+    lines[1500] = f"2025-11-15 10:00:00.000000 {VMS}Enable failed: the one loud line"
+    path = tmp_path / OTHER_LOGS["vmsnapshot_log"]
+    path.parent.mkdir(parents=True)
+    path.write_text("\n".join(lines) + "\n")
+    built = []
+    real = parsers.waagent_log.Record
+
+    def counting(*a, **k):
+        built.append(1)
+        return real(*a, **k)
+    monkeypatch.setattr(parsers.waagent_log, "Record", counting)
+    quick, rq = report(tmp_path, fast=True)
+    assert len(built) < 10
+    assert rq.inputs[0].records == 3000
+    built.clear()
+    slow, _ = report(tmp_path, fast=False)
+    assert len(built) == 3000
+    assert quick == slow

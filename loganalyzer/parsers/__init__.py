@@ -56,6 +56,7 @@ class ParseContext:
     tz: tzinfo = timezone.utc  # zone assumed for local-time stamps
     tz_known: bool = False
     scratch: dict = field(default_factory=dict)  # per-bundle bookkeeping of parsers, never reported
+    lean: object = None  # set by the fast reading path while a text parser runs (RecordBuilder)
     _per_source: dict = field(default_factory=dict, repr=False)  # source -> [problems, summary or None]
 
     def problem(self, source: str, message: str, line: int | None = None,

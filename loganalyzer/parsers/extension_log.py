@@ -84,16 +84,11 @@ def _utc(text: str) -> datetime | None:
         return None
 
 
-def _fix_level(rec: Record) -> None:
-    if rec.level is None:
-        rec.level = failure_level(rec.message)
-
-
 @text_parser("vmsnapshot_log")
 def parse_vmsnapshot_log(lines: Iterable[str], source: str, ctx: ParseContext) -> Iterator[Record]:
     """VMSnapshotLinux extension.log. SAMPLE: ``2024-01-14 22:16:48.792020 [Microsoft.Azure.RecoveryServices.VMSnapshotLinux-1.0]Taking Snapshot through Host``"""
     agent = AgentLineParser(ctx)  # local-time conversion for formats B and C
-    b = RecordBuilder(source, "vmsnapshot_log", _fix_level)
+    b = RecordBuilder(source, "vmsnapshot_log", failure_level, ctx.lean)
     prefix = VMSNAPSHOT_PREFIX
     freeze_ts: datetime | None = None  # flush time of the open "Logs during Freeze" block
     n = 0
@@ -131,7 +126,7 @@ def parse_vmsnapshot_log(lines: Iterable[str], source: str, ctx: ParseContext) -
                 elif (m3 := _D_RE.match(rest.lstrip())) is not None:
                     done = b.start(n, line, (m3.group(3) or "").rstrip(" "), _utc(m3.group(1)),
                                    _D_LEVELS.get(m3.group(2).lower()), None, prefix, "C")
-                elif b.current is not None:
+                elif b.open:
                     done = b.add(n, rest, line)  # B continuation: time prefix only
                 else:
                     done = b.start(n, line, rest, agent.local_ts(ts_text), None, None, prefix,
@@ -161,9 +156,8 @@ _SHELL_FAIL_RE = re.compile(
     r"No such file|[Pp]ermission denied|[Cc]annot |[Uu]nable to ")
 
 
-def _shell_level(rec: Record) -> None:
-    if rec.level is None and _SHELL_FAIL_RE.search(rec.message):
-        rec.level = "ERROR"
+def _shell_level(message: str) -> str | None:
+    return "ERROR" if _SHELL_FAIL_RE.search(message) else None
 
 
 @text_parser("vmsnapshot_shell_log")
@@ -171,7 +165,7 @@ def parse_vmsnapshot_shell_log(lines: Iterable[str], source: str,
                                ctx: ParseContext) -> Iterator[Record]:
     """VMSnapshotLinux shell.log. SAMPLE: ``Sun Jan 14 22:16:40 UTC 2024- python3 path exists``"""
     agent = AgentLineParser(ctx)
-    b = RecordBuilder(source, "vmsnapshot_shell_log", _shell_level)
+    b = RecordBuilder(source, "vmsnapshot_shell_log", _shell_level, ctx.lean)
     n = 0
     for n, line in enumerate(lines, 1):
         c = line[:1]
@@ -232,22 +226,17 @@ def _aware(date: str, time: str, frac: str | None, zone: str | None,
     return aware_ts(date.replace("/", "-"), time, frac, zone, agent)
 
 
-def _token_level_fix(rec: Record) -> None:
-    if rec.level is None:
-        rec.level = token_level(rec.message)
-
-
 @text_parser("extension_log")
 def parse_extension_log(lines: Iterable[str], source: str, ctx: ParseContext) -> Iterator[Record]:
     """Any other extension log. SAMPLE: ``time=2018-07-23T02:21:26Z version=v2.0.6/git@abc operation=enable seq=0 event="start"``"""
     agent = AgentLineParser(ctx)
-    b = RecordBuilder(source, "extension_log", _token_level_fix)
+    b = RecordBuilder(source, "extension_log", token_level, ctx.lean)
     n = 0
     for n, line in enumerate(lines, 1):
         done = None
         c = line[:1]
         h = agent.header(line) if c in _DIGITS or c in "EWIV" else None
-        if h is not None and not (h.bare and b.current is not None and b.current.ts is not None):
+        if h is not None and not (h.bare and b.open_ts is not None):
             done = b.start(n, line, h.message, h.ts, h.level, h.thread, h.prefix, h.era, h.tz_guess)
         elif c == "t" and (m := _LOGFMT_RE.match(line)) is not None:
             ts = None
@@ -262,7 +251,7 @@ def parse_extension_log(lines: Iterable[str], source: str, ctx: ParseContext) ->
             done = b.start(n, line, msg, ts, token_level(msg), tz_guess=guess)
         else:
             lvl = token_level(line) if line else None
-            if lvl in ("ERROR", "WARNING") or b.current is None:
+            if lvl in ("ERROR", "WARNING") or not b.open:
                 done = b.start(n, line, line, None, lvl)  # never hide an ERROR line in another record
             else:
                 done = b.add(n, line)

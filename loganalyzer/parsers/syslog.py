@@ -107,7 +107,7 @@ def parse_syslog(lines: Iterable[str], source: str, ctx: ParseContext) -> Iterat
     """Syslog/journal text. SAMPLE: ``May 29 21:27:14 host python3[4974]: 2016/05/29 21:26:43.913018 ERROR run cmd 'pidof dhclient' failed``"""
     agent = AgentLineParser(ctx)
     year = _YearGuess(*_reference(ctx))
-    b = RecordBuilder(source, "syslog")
+    b = RecordBuilder(source, "syslog", lean=ctx.lean)
     agent_key: tuple[str, str | None] | None = None  # (prog, pid) of the open agent record
     bad = 0
     n = 0
@@ -148,7 +148,7 @@ def parse_syslog(lines: Iterable[str], source: str, ctx: ParseContext) -> Iterat
                 payload = rest
         elif (m := _TAG_RE.match(line)) is not None and m.group(2) is not None:
             prog, pid, payload = m.groups()  # pasted without date and host: "python3[1611]: msg"
-        elif line[:1] in " \t" and b.current is not None:
+        elif line[:1] in " \t" and b.open:
             done = b.add(n, line)  # journalctl indents the continuation lines of multi-line messages
             if done is not None:
                 yield done
@@ -164,7 +164,7 @@ def parse_syslog(lines: Iterable[str], source: str, ctx: ParseContext) -> Iterat
                                h.level, h.thread, h.prefix or prog, h.era,
                                h.tz_guess if h.ts is not None else guess)
                 agent_key = (prog, pid)
-            elif agent_key == (prog, pid) and b.current is not None:
+            elif agent_key == (prog, pid) and b.open:
                 done = b.add(n, payload, line)
             else:
                 done = b.start(n, line, payload, ts, None, None, prog, None, guess)
@@ -204,7 +204,7 @@ _CI_LEVELS = {"DEBUG": "VERBOSE", "INFO": "INFO", "WARNING": "WARNING", "WARN": 
 def parse_cloud_init_log(lines: Iterable[str], source: str, ctx: ParseContext) -> Iterator[Record]:
     """cloud-init.log and cloud-init-output.log. SAMPLE: ``2023-07-03 15:51:26,042 - util.py[DEBUG]: Running command``"""
     agent = AgentLineParser(ctx)
-    b = RecordBuilder(source, "cloud_init_log")
+    b = RecordBuilder(source, "cloud_init_log", lean=ctx.lean)
     in_ci_record = False  # the open record is a cloud-init.log record (continuations join it)
     n = 0
     for n, line in enumerate(lines, 1):
@@ -223,7 +223,7 @@ def parse_cloud_init_log(lines: Iterable[str], source: str, ctx: ParseContext) -
                 ts = None
             done = b.start(n, line, line, ts, "INFO")
             in_ci_record = False
-        elif b.current is not None and (in_ci_record or c in " \t" or not line.strip()):
+        elif b.open and (in_ci_record or c in " \t" or not line.strip()):
             done = b.add(n, line)
         else:
             done = b.start(n, line, line, None, token_level(line) if line.strip() else None)

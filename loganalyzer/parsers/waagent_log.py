@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from functools import partial
 from datetime import datetime, timedelta, timezone, tzinfo
-from typing import Iterable, Iterator, NamedTuple
+from typing import Callable, Iterable, Iterator, NamedTuple
 
 from ..redact import needs_scrub, scrub
 from ..redact import redact as redact_full
@@ -364,30 +364,56 @@ class RecordBuilder:
 
     ``start`` opens a record at a header line, ``add`` joins a continuation line (or opens a
     headerless record when there is none, or when the current one reached the size cap).
-    Every method returns the record it closed, or None. ``finalize`` may adjust a record
-    (e.g. derive a level from its whole message) before it is returned.
+    Every method returns the record it closed, or None. ``level_of(message)`` gives the level of a
+    record whose header has none (e.g. the backup extension's failure words), read from its whole
+    message when it is closed.
+
+    ``lean`` (the fast reading path sets ``ParseContext.lean``): a one-line record that it calls
+    quiet (no marked line, not WARNING/ERROR) is counted by ``lean.tally`` instead of being built;
+    a record that gets a continuation line is built as usual.
     """
 
-    __slots__ = ("source", "kind", "finalize", "_cur", "_parts", "_chars", "_end")
+    __slots__ = ("source", "kind", "level_of", "lean", "_cur", "_parts", "_chars", "_end", "_lite")
 
-    def __init__(self, source: str, kind: str, finalize=None) -> None:
+    def __init__(self, source: str, kind: str, level_of: Callable[[str], str | None] | None = None,
+                 lean=None) -> None:
         self.source = source
         self.kind = kind
-        self.finalize = finalize
+        self.level_of = level_of
+        self.lean = lean
         self._cur: Record | None = None
         self._parts: list[str] = []
         self._chars = 0
         self._end = 0
+        self._lite: tuple | None = None  # the fields of a quiet one-line record not built (yet)
 
     @property
     def current(self) -> Record | None:
         """The open record (its message holds only the first line until it is closed)."""
+        if self._lite is not None:
+            self._build_lite()
         return self._cur
+
+    @property
+    def open(self) -> bool:
+        """Whether a record is open (cheaper than :attr:`current`: builds nothing)."""
+        return self._cur is not None or self._lite is not None
+
+    @property
+    def open_ts(self) -> datetime | None:
+        """The time of the open record, if any (builds nothing)."""
+        return self._lite[3] if self._lite is not None else self._cur.ts if self._cur is not None else None
 
     def start(self, n: int, raw: str, message: str, ts: datetime | None = None,
               level: str | None = None, thread: str | None = None, prefix: str | None = None,
               era: str | None = None, tz_guess: bool = False) -> Record | None:
         done = self.finish()
+        lean = self.lean
+        if lean is not None and ts is not None and n not in lean.marks and not lean.marker.everything:
+            shown = level if level is not None or self.level_of is None else self.level_of(message)
+            if shown != "ERROR" and shown != "WARNING":
+                self._lite = (n, raw, message, ts, level, shown, thread, prefix, era, tz_guess)
+                return done
         self._cur = Record(source=self.source, line=n, ts=ts, level=level, message=message,
                            kind=self.kind, thread=thread, prefix=prefix, era=era,
                            tz_guess=tz_guess and ts is not None, raw=raw, end_line=n)
@@ -396,7 +422,20 @@ class RecordBuilder:
         self._end = n
         return done
 
+    def _build_lite(self) -> None:
+        """Build the quiet record held by fields: a continuation line makes it a record to read."""
+        n, raw, message, ts, level, _shown, thread, prefix, era, tz_guess = self._lite
+        self._lite = None
+        self._cur = Record(source=self.source, line=n, ts=ts, level=level, message=message,
+                           kind=self.kind, thread=thread, prefix=prefix, era=era,
+                           tz_guess=tz_guess, raw=raw, end_line=n)
+        self._parts = [message]
+        self._chars = len(message)
+        self._end = n
+
     def add(self, n: int, text: str, raw: str | None = None) -> Record | None:
+        if self._lite is not None:
+            self._build_lite()
         cur = self._cur
         if cur is None:
             return self.start(n, raw if raw is not None else text, text)
@@ -410,6 +449,12 @@ class RecordBuilder:
         return None
 
     def finish(self) -> Record | None:
+        lite = self._lite
+        if lite is not None:
+            self._lite = None
+            _n, _raw, _message, ts, _level, shown, _thread, prefix, era, tz_guess = lite
+            self.lean.tally(self.source, self.kind, ts, shown, era, prefix, tz_guess)
+            return None
         cur = self._cur
         if cur is None:
             return None
@@ -422,6 +467,6 @@ class RecordBuilder:
             cur.message = redact(parts[0] if len(parts) == 1 else "\n".join(parts).rstrip("\n"))
             cur.raw = redact(raw)
         cur.end_line = self._end
-        if self.finalize is not None:
-            self.finalize(cur)
+        if cur.level is None and self.level_of is not None:
+            cur.level = self.level_of(cur.message)
         return cur
