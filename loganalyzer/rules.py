@@ -113,10 +113,15 @@ class PatternStats:
             self.tail.append(hit)
             if len(self.tail) > SAMPLES // 2:
                 self.tail.pop(0)
+        values = self.values
         for k, v in groups.items():
             if len(v) <= 200:
-                self.values.setdefault(k, Counter())[v] += 1
-        self.partial = self.partial or partial
+                c = values.get(k)
+                if c is None:  # not setdefault(k, Counter()): that builds a Counter per hit
+                    c = values[k] = Counter()
+                c[v] += 1
+        if partial:
+            self.partial = True
 
     @property
     def samples(self) -> list[Sample]:
