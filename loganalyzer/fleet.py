@@ -48,6 +48,7 @@ reports/<bundle>.json
     the bundle's JSON report (:func:`loganalyzer.render.json_out.render_json`)
 state.jsonl
     one line per finished bundle, appended as results arrive; the tables are rebuilt from it.
+    A bundle's entry is keyed by a hash of its path (:func:`state_key`), its stored path scrubbed.
 
 Incremental: a bundle whose content hash and patterns version match an earlier ``ok`` row (or an
 earlier input error) is not analysed again unless ``force``; an interrupted run therefore
@@ -947,8 +948,16 @@ def _atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
+def state_key(path: str) -> str:
+    """The key of a bundle's entry in ``state.jsonl``: a hash of its path, not the path (a file
+    named ``...sig=X.zip`` must not leave its secret in the output folder)."""
+    return "blake2b:" + hashlib.blake2b(path.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+
+
 class State:
-    """``state.jsonl``: the newest entry per bundle path; appended one line per finished bundle."""
+    """``state.jsonl``: the newest entry per bundle (keyed by :func:`state_key` of its path);
+    appended one line per finished bundle. Entries of an older layout, keyed by the path itself,
+    are re-keyed on load and their path and error texts scrubbed."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -960,7 +969,11 @@ class State:
                         entry = json.loads(raw)
                     except ValueError:
                         continue  # a line cut by an interruption
-                    if isinstance(entry, dict) and isinstance(entry.get("row"), dict) and entry.get("key"):
+                    if isinstance(entry, dict) and isinstance(entry.get("row"), dict) and \
+                            isinstance(entry.get("key"), str) and entry["key"]:
+                        if not entry["key"].startswith("blake2b:"):  # keyed by its path
+                            entry["key"] = state_key(entry["key"])
+                        entry["row"] = _stored(entry["row"])
                         self.entries[entry["key"]] = entry
             self.compact()
         self._fh = None
@@ -1043,7 +1056,7 @@ def _entry(task: dict, result: dict, patterns_version: str | None) -> tuple[dict
     clean["error_kind"] = None if row.get("error_kind") is None else str(row["error_kind"])
     rows = [_stored(normalise({k: dict(f).get(k) for k in FINDING_COLUMNS} | {"bundle": task["id"]},
                               FINDING_COLUMNS)) for f in findings]
-    return {"key": task["path"], "row": _stored(clean), "findings": rows}, text
+    return {"key": state_key(task["path"]), "row": _stored(clean), "findings": rows}, text
 
 
 def _tabulate(entry: dict) -> tuple[dict, list[dict]]:
@@ -1341,8 +1354,8 @@ def _execute(inputs, out: Path, *, jobs, timeout, force, engine, scheduler, anal
         engine_ = LocalEngine(jobs, timeout)
         # bundles new to this folder (or all, with --force) will be analysed: their workers start
         # and load the patterns while the inputs are hashed
-        new = sum(1 for p in paths if force or str(p) not in state.entries
-                  or state.entries[str(p)]["row"].get("patterns_version") != patterns_version)
+        new = sum(1 for p in paths if force or state_key(str(p)) not in state.entries
+                  or state.entries[state_key(str(p))]["row"].get("patterns_version") != patterns_version)
         if new:
             engine_.prestart(min(jobs, new), {"analyze": analyze_fn, "options": options})
     try:
@@ -1386,27 +1399,28 @@ def _execute_with(paths, problems, ids, out: Path, state: State, engine_, *, for
     skipped = 0
     for p in paths:
         key, bid, h = str(p), ids[p], hashes[p]
+        skey = state_key(key)
         base = {"bundle": bid, "path": key, "analyzed_at": now}
         if isinstance(h, Exception):
             row = dict(base, content_hash=None, status="error", error_kind="unreadable",
                        error=_one_line(f"cannot read: {h.strerror or h}" if isinstance(h, OSError) else str(h)),
                        patterns_version=patterns_version)
-            final[key] = {"key": key, "row": row, "findings": []}
+            final[key] = {"key": skey, "row": row, "findings": []}
             continue
         digest, size = h
         if not force:
-            prev = state.entries.get(key)
+            prev = state.entries.get(skey)
             candidates = ([prev] if prev else []) + state.by_hash(digest, patterns_version)
             reuse = next((e for e in candidates if e["row"].get("content_hash") == digest
                           and e["row"].get("patterns_version") == patterns_version and _reusable(e)), None)
             if reuse is not None:
                 old_id = reuse["row"].get("bundle")
-                entry = {"key": key, "row": dict(reuse["row"], bundle=bid, path=key),
+                entry = {"key": skey, "row": dict(reuse["row"], bundle=bid, path=scrub(key)),
                          "findings": reuse.get("findings", [])}
                 src, dst = reports / f"{old_id}.json", reports / f"{bid}.json"
                 if old_id != bid and src.exists() and not dst.exists():
                     _atomic_write(dst, src.read_bytes())
-                if entry != state.entries.get(key):
+                if entry != state.entries.get(skey):
                     state.append(entry)
                 final[key] = entry
                 skipped += 1

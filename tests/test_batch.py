@@ -400,7 +400,7 @@ def test_resume_after_interruption(tmp_path):
     pd.testing.assert_frame_equal(full.bundles[cols], resumed.bundles[cols])
     assert len(pd.read_parquet(out / "findings.parquet")) == len(full.findings)
     entries = [json.loads(x) for x in (out / "state.jsonl").read_text().splitlines()]
-    assert sorted(e["key"] for e in entries) == sorted(str(p) for p in B.expand_inputs([d])[0])
+    assert sorted(e["key"] for e in entries) == sorted(B.state_key(str(p)) for p in B.expand_inputs([d])[0])
 
 
 # --- run_batch: exit codes, progress, summary --------------------------------------------------
@@ -750,8 +750,30 @@ def test_a_secret_in_a_bundle_name_stays_out_of_the_tables_and_the_console(tmp_p
     assert "LEAKNAME" not in printed.out + printed.err
     assert "LEAKNAME" not in fleet.bundles.to_csv()
     for f in out.rglob("*"):
-        if f.is_file() and f.name != "state.jsonl":  # the resume state keys bundles by their path
+        if f.is_file():  # the resume state too: it keys bundles by a hash of their path
             assert b"LEAKNAME" not in f.read_bytes() and "LEAKNAME" not in f.name, f
+    again = B.execute([src], out, jobs=1, timeout=60, progress="none")
+    assert again.skipped == 2 and again.analysed == 0  # found again by their keys (a bad zip stays bad)
+
+
+def test_a_state_file_keyed_by_paths_is_rekeyed_and_scrubbed(tmp_path):
+    """state.jsonl of an older layout (keys were the paths): its entries are re-keyed and their
+    paths scrubbed on load, still reused, and the file is rewritten without the secret."""
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "a sig=LEAKOLD.log").write_text(QUIET_LINES)
+    out = tmp_path / "out"
+    B.execute([src], out, jobs=1, timeout=30, progress="none", **FAKE)
+    entries = [json.loads(x) for x in (out / "state.jsonl").read_text().splitlines()]
+    path = str(src / "a sig=LEAKOLD.log")
+    for e in entries:  # as an older version stored them
+        e["key"] = path
+        e["row"]["path"] = path
+    (out / "state.jsonl").write_text("".join(json.dumps(e) + "\n" for e in entries))
+    again = B.execute([src], out, jobs=1, timeout=30, progress="none", **FAKE)
+    assert again.skipped == 1 and again.analysed == 0
+    text = (out / "state.jsonl").read_text()
+    assert "LEAKOLD" not in text and B.state_key(path) in text
 
 
 def test_a_link_loop_among_the_inputs_is_named_for_what_it_is(tmp_path):
