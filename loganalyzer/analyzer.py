@@ -21,7 +21,7 @@ from typing import Any
 from . import __version__, parallel, parsers
 from .causes import load_causes
 from .ingest import InputError, Limits, open_bundle
-from .model import Evidence, Facts, Hit, InputFile, NoiseCount, ParseProblem, Record, Report
+from .model import Evidence, Facts, Hit, InputFile, NoiseCount, ParseProblem, Record, Report, iso
 from .redact import redact_data, scrub
 from .patterns import Library, load_library
 from .residue import Recorder, ResidueMiner
@@ -74,6 +74,9 @@ class _Collector:
         self.first: datetime | None = None
         self.last: datetime | None = None
         self.last_agent: datetime | None = None
+        # per agent log: (time, tz_guess) of its last record in file order (a clock set back by NTP
+        # leaves the largest time behind it: the agent's last word is the last record, not the max)
+        self.tail_agent: dict[str, tuple[datetime | None, bool]] = {}
         self.records: list[Record] | None = [] if keep else None
         self.hits: list[Hit] | None = [] if keep else None
         self.versions: dict[str, list[tuple[datetime | None, str]]] = {}  # (time of the record, version)
@@ -126,6 +129,8 @@ class _Collector:
             # whole hours in integers (a float timestamp() of 9999-12-31T23:59:59.999999 rounds to year 10000)
             bucket = (ts.toordinal() - _EPOCH_DAY) * 86400 + ts.hour * 3600
             self.timeline[(kind, level or "-", bucket)] += 1
+        if kind in AGENT_KINDS:
+            self.tail_agent[source] = (ts, tz_guess and ts is not None)
         return n
 
     def _match(self, record: Record, partial: bool, only: frozenset[str] | None, n: int) -> None:
@@ -207,6 +212,7 @@ class _Collector:
         self.first = _earliest(self.first, state["first"])
         self.last = _latest(self.last, state["last"])
         self.last_agent = _latest(self.last_agent, state["last_agent"])
+        self.tail_agent.update(state["tail_agent"])
         for source, n in state["ordinal"].items():
             self.ordinal[source] = self.ordinal.get(source, 0) + n
         self.last_pos.update(state["last_pos"])
@@ -523,10 +529,14 @@ def analyze(path: str | Path, *, patterns: str | Path | None = None, keep_record
     facts = ctx.facts
     _facts_from_logs(facts, collector)
     report.problems.extend(_plausible_collection_time(facts, collector))
+    last_agent, last_guess = _agent_last_word(collector)
+    if last_agent is not None:  # what the silence rule measures from (shown, and compared by the tests)
+        facts.extra["agent_last_record"] = iso(last_agent)
     scrub_facts(facts)
     rule_ctx = Context(facts=facts, inputs=report.inputs, stats=collector.stats,
                        pattern_counts=collector.pattern_counts, pattern_samples=collector.pattern_samples,
-                       kinds=collector.kinds, eras=collector.eras, last_agent_ts=collector.last_agent,
+                       kinds=collector.kinds, eras=collector.eras, last_agent_ts=last_agent,
+                       last_agent_guess=last_guess,
                        ordinal=collector.ordinal, last_pos=collector.last_pos)
     findings, below, not_evaluable = evaluate(rule_ctx, rules, causes)
     report.findings = findings
@@ -646,23 +656,33 @@ def _resolve_window(since, until, facts: Facts) -> tuple[datetime | None, dateti
 
 
 def _plausible_collection_time(facts: Facts, c: _Collector) -> list[ParseProblem]:
-    """A collection time (results.txt) in the future, or a day or more before the newest log record,
-    is not used: the newest record's time is (red team 9: results.txt stamped 9999-12-31 made the agent
-    'silent for 69,908,583 h', a critical finding). One problem says so."""
+    """A collection time (results.txt) in the future is not used: the newest record's time is (red
+    team 9: results.txt stamped 9999-12-31 made the agent 'silent for 69,908,583 h'). One before the
+    newest log record is kept (the collector read the same clock the agent's last lines did; one
+    garbled line dated 9999, or a clock that ran ahead and was set back, must not replace it: red
+    team 11); a problem says that records are dated after it."""
     ct, newest = facts.collection_time, c.last
     if ct is None or newest is None or facts.collection_time_source == "newest log record":
         return []
-    now = datetime.now(timezone.utc)
-    if ct > now + timedelta(days=1):
-        why = "is in the future"
-    elif ct < newest - timedelta(days=1):
-        why = f"is before the newest log record ({newest.isoformat()})"
-    else:
-        return []
     source = facts.collection_time_source or "results.txt"
-    facts.collection_time, facts.collection_time_source = newest, "newest log record"
-    return [ParseProblem(source, f"the collection time it gives ({ct.isoformat()}) {why}: the newest log "
-                                 "record's time is used instead")]
+    if ct > datetime.now(timezone.utc) + timedelta(days=1):
+        facts.collection_time, facts.collection_time_source = newest, "newest log record"
+        return [ParseProblem(source, f"the collection time it gives ({ct.isoformat()}) is in the future: the "
+                                     "newest log record's time is used instead", key="problem.collection_future",
+                             params={"time": ct.isoformat()})]
+    if ct < newest - timedelta(days=1):
+        return [ParseProblem(source, f"log records are dated after the collection time it gives ({ct.isoformat()}; "
+                                     f"newest {newest.isoformat()}): a clock that ran ahead, or wrong dates in a "
+                                     "log", severity="info", key="problem.records_after_collection",
+                             params={"time": ct.isoformat(), "newest": newest.isoformat()})]
+    return []
+
+
+def _agent_last_word(c: _Collector) -> tuple[datetime | None, bool]:
+    """(time, read in a guessed zone) of the agent's last record: the newest of the agent logs'
+    last records in file order, else the largest agent time (no log ends with a dated record)."""
+    tails = [t for t in c.tail_agent.values() if t[0] is not None]
+    return max(tails, key=lambda t: t[0]) if tails else (c.last_agent, False)
 
 
 _NO_TIME = datetime.min.replace(tzinfo=timezone.utc)

@@ -87,6 +87,19 @@ STRINGS: dict[str, dict[str, str]] = {
         "de": "{n} Eintrag/Einträge tragen Ortszeit ohne Zeitzone (Agent 2.2.45 und älter, Python-2-Erweiterungsprotokolle); "
               "gelesen als {zone}, das ist eine Annahme: Zeiten können um den UTC-Versatz der VM abweichen",
     },
+    "problem.bad_dates": {"en": "{n} header line(s) with an impossible date; kept without time",
+                          "de": "{n} Kopfzeile(n) mit unmöglichem Datum; ohne Zeit übernommen"},
+    "problem.bad_syslog_dates": {"en": "{n} syslog line(s) with an impossible date; kept without time",
+                                 "de": "{n} Syslog-Zeile(n) mit unmöglichem Datum; ohne Zeit übernommen"},
+    "problem.collection_future": {
+        "en": "the collection time it gives ({time}) is in the future: the newest log record's time is used instead",
+        "de": "die angegebene Erfassungszeit ({time}) liegt in der Zukunft: stattdessen gilt die Zeit des neuesten "
+              "Log-Eintrags"},
+    "problem.records_after_collection": {
+        "en": "log records are dated after the collection time it gives ({time}; newest {newest}): a clock that "
+              "ran ahead, or wrong dates in a log",
+        "de": "Log-Einträge sind nach der angegebenen Erfassungszeit datiert ({time}; neuester {newest}): eine "
+              "vorgehende Uhr oder falsche Daten in einem Log"},
     "finding.partial": {"en": "partial: drawn from truncated or partly unreadable inputs",
                         "de": "unvollständig: aus abgeschnittenen oder teilweise unlesbaren Eingaben"},
     "finding.explained_by": {"en": "probably a consequence of {cause}",
@@ -194,6 +207,28 @@ def value_label(value: object, lang: str) -> str:
         if de:
             return f"{de} ({text})"
     return text
+
+
+# why a rule could not run (rules.py, FactResult.not_evaluable): English as reported in JSON -> German
+REASONS_DE = {
+    "no agent version banner in the bundle": "keine Versionsangabe des Agenten im Log-Paket",
+    "no /etc/waagent.conf in the bundle": "keine /etc/waagent.conf im Log-Paket",
+    "needs a DHCP lease file or the agent's DHCP lines; the bundle has neither":
+        "braucht eine DHCP-Lease-Datei oder die DHCP-Zeilen des Agenten; das Log-Paket hat keins von beiden",
+    "collection time unknown (no usable results.txt)": "Erfassungszeit unbekannt (keine brauchbare results.txt)",
+    "no waagent.log in the bundle": "keine waagent.log im Log-Paket",
+    "no status of the extension in the bundle": "kein Status der Erweiterung im Log-Paket",
+    "the agent's last record is in local time of an unknown zone (read as UTC): the silence before collection "
+    "cannot be told within the VM's UTC offset":
+        "der letzte Eintrag des Agenten steht in Ortszeit einer unbekannten Zeitzone (als UTC gelesen): die "
+        "Stille vor der Erfassung ist nur bis auf den UTC-Versatz der VM bestimmbar",
+}
+
+
+def reason(text: object, lang: str = DEFAULT_LANG) -> str:
+    """A rule's not-evaluable reason in ``lang`` (as given when there is no translation)."""
+    text = "" if text is None else str(text)
+    return REASONS_DE.get(text, text) if norm_lang(lang) == "de" else text
 
 
 def t(key: str, lang: str = DEFAULT_LANG, **kw: object) -> str:

@@ -298,7 +298,8 @@ class Context:
     pattern_samples: dict[str, Sample]  # pattern id -> first sample
     kinds: Counter  # input kind -> number of records read
     eras: Counter  # waagent_log era -> records
-    last_agent_ts: datetime | None
+    last_agent_ts: datetime | None  # the agent's last record (file order), see analyzer._agent_last_word
+    last_agent_guess: bool = False  # ... whose local time was read in a guessed zone
     ordinal: dict[str, int] = field(default_factory=dict)  # records per source
     last_pos: dict[tuple[str, str], int] = field(default_factory=dict)  # (pattern, source) -> last ordinal
 
@@ -435,19 +436,28 @@ def fact_lease_missing_245(rule: FactRule, ctx: Context) -> FactResult:
     return FactResult(False)
 
 
+# local time read as UTC is this much later than the true UTC time at most (UTC-12): a silence
+# measured from it may be that much shorter in truth
+WEST_MOST_OFFSET = timedelta(hours=12)
+NOT_EVALUABLE_LOCAL_TIME = ("the agent's last record is in local time of an unknown zone (read as UTC): "
+                            "the silence before collection cannot be told within the VM's UTC offset")
+
+
 def fact_agent_silent(rule: FactRule, ctx: Context) -> FactResult:
     """No agent activity in the hours before the bundle was collected."""
     f = ctx.facts
     if f.collection_time is None or f.collection_time_source != "results.txt":
-        return FactResult(False, not_evaluable="collection time unknown (no results.txt)")
+        return FactResult(False, not_evaluable="collection time unknown (no usable results.txt)")
     if ctx.last_agent_ts is None:
         if ctx.kinds.get("waagent_log", 0) == 0:
             return FactResult(False, not_evaluable="no waagent.log in the bundle")
         return FactResult(False)
     gap = f.collection_time - ctx.last_agent_ts
     hours = parse_duration(rule.params.get("silence", "6h"))
-    if hours is None or gap < hours:
+    if hours is None or gap < hours:  # in local time read as UTC: UTC is Azure's default zone
         return FactResult(False)
+    if ctx.last_agent_guess and gap < hours + WEST_MOST_OFFSET:  # a western zone may make up the difference
+        return FactResult(False, not_evaluable=NOT_EVALUABLE_LOCAL_TIME)
     hours_text = f"{gap.total_seconds() / 3600:.1f}"
     return FactResult(True, rule.params.get("confidence", 0.7),
                       f"the agent wrote nothing for {hours_text} h before collection",

@@ -188,22 +188,77 @@ def test_facts_hold_no_secret_for_any_consumer(tmp_path):
     assert "LEAKF" not in seen
 
 
-@pytest.mark.parametrize("stamp, why", [("9999-12-31T23:59:59", "is in the future"),
-                                        ("1990-01-01T00:00:00", "is before the newest log record")])
-def test_an_implausible_collection_time_is_not_used(tmp_path, stamp, why):
+def test_a_collection_time_in_the_future_is_not_used(tmp_path):
     """results.txt stamped 9999 made the agent 'silent for 69,908,583 h' (a critical finding): a
-    collection time in the future or before the newest log record gives way to that record's time."""
+    collection time in the future gives way to the newest record's time."""
     import re
     import shutil
     b = tmp_path / "b"
     shutil.copytree(SAMPLES / "no-internet-access", b)
     res = b / "results.txt"
-    res.write_text(re.sub(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", stamp, res.read_text()))
+    res.write_text(re.sub(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", "9999-12-31T23:59:59", res.read_text()))
     r = loganalyzer.analyze(b)
     assert r.facts.collection_time_source == "newest log record" and r.facts.collection_time.year == 2024
-    assert any(why in p.message for p in r.problems)
+    assert any("is in the future" in p.message for p in r.problems)
     assert r.findings[0].cause == "no-internet-access"
     assert "agent-not-running" not in [f.cause for f in r.findings]
+    assert "(no usable results.txt)" in " ".join(n.reason for n in r.not_evaluable)
+
+
+def _silent_agent(root, lines: list[str], collected: str = "2024-07-01T20:00:00Z"):
+    (root / "var/log").mkdir(parents=True)
+    (root / "var/log/waagent.log").write_text("\n".join(lines) + "\n")
+    (root / "results.txt").write_text(f"{collected} INFO Starting log collection at {collected}\n")
+    return loganalyzer.analyze(root)
+
+
+def _beats(hours, minute=0, zulu=True):
+    if zulu:
+        return [f"2024-07-01T{h:02d}:{minute:02d}:00.000000Z INFO ExtHandler ExtHandler [HEARTBEAT] Agent "
+                f"WALinuxAgent-2.11.1.12 is running as the goal state agent" for h in hours]
+    return [f"2024/07/01 {h:02d}:{minute:02d}:00.000000 INFO Daemon Daemon Agent WALinuxAgent-2.2.45 running"
+            for h in hours]
+
+
+@pytest.mark.parametrize("odd", ["9999-12-31T23:59:59.999999Z INFO ExtHandler ExtHandler garbled",
+                                 "2024-07-04T18:55:00.000000Z INFO ExtHandler ExtHandler clock 3 days ahead"])
+def test_one_line_dated_after_results_txt_does_not_replace_it(tmp_path, odd):
+    """Red team 11: one garbled line dated 9999, or a clock that ran days ahead and was set back,
+    became the collection time, and the agent's 10.5 h of silence was 'not evaluable (no
+    results.txt)'. results.txt stays; a problem says records are dated after it."""
+    r = _silent_agent(tmp_path, _beats([7, 8]) + [odd] + _beats([9], 30))
+    assert r.facts.collection_time_source == "results.txt" and r.facts.collection_time.day == 1
+    silent = [f for f in r.findings if f.cause == "agent-not-running"]
+    assert silent and "10.5 h" in silent[0].summary
+    assert any("dated after the collection time" in p.message for p in r.problems)
+
+
+def test_a_clock_set_back_does_not_hide_the_agents_silence(tmp_path):
+    """Red team 11: the clock ran 10 h ahead (18:00 - 18:55), NTP set it back, the agent's last line
+    is 08:05, results.txt 20:00: 11.9 h of silence. The largest time (18:55) gave 1.1 h and no
+    finding; the agent's last record in file order counts."""
+    ahead = [f"2024-07-01T18:{m:02d}:00.000000Z INFO ExtHandler ExtHandler ahead" for m in range(0, 56, 5)]
+    r = _silent_agent(tmp_path, ahead + ["2024-07-01T08:05:00.000000Z INFO ExtHandler ExtHandler after the fix"])
+    silent = [f for f in r.findings if f.cause == "agent-not-running"]
+    assert silent and "11.9 h" in silent[0].summary
+
+
+@pytest.mark.parametrize("last_hour, expect", [(16, "nothing"), (12, "not evaluable"), (1, "finding")])
+def test_silence_measured_on_local_time_of_an_unknown_zone(tmp_path, last_hour, expect):
+    """Red team 11: agent 2.2.45 writes local time; read as UTC, a New York VM 2 h silent came out
+    7 h silent (a false critical). A silence measured on such times fires only when no zone (UTC-12
+    at the most) can make it shorter than the threshold (6 h + 12 h); between the two the rule says
+    it cannot tell. Below 6 h it is quiet: UTC is Azure's default zone."""
+    r = _silent_agent(tmp_path, _beats([0, last_hour], zulu=False))  # collected 20:00
+    causes = [f.cause for f in r.findings]
+    reasons = " ".join(n.reason for n in r.not_evaluable)
+    assert ("agent-not-running" in causes) == (expect == "finding")
+    assert ("unknown zone" in reasons) == (expect == "not evaluable")
+
+
+def test_silence_beyond_any_zone_is_found_in_local_time(tmp_path):
+    r = _silent_agent(tmp_path, _beats([0, 1], zulu=False), collected="2024-07-02T12:00:00Z")
+    assert "agent-not-running" in [f.cause for f in r.findings]  # 35 h: more than 6 h + 14 h
 
 
 def test_waagent_conf_evidence_names_the_file_and_line_that_set_the_key(tmp_path):

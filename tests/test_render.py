@@ -547,3 +547,25 @@ def test_a_partial_bundle_says_so_in_every_format() -> None:
     for text in (render_json(report), render_text(report, width=200), render_markdown(report)):
         assert PASSWORD not in text
     assert json.loads(render_json(make_report(1)))["partial"] is False
+
+
+def test_every_not_evaluable_reason_has_a_german_text():
+    """Red team 11: the 'Nicht auswertbar' reasons stayed English in German reports. Every reason
+    rules.py can give (a literal or a NOT_EVALUABLE_ constant) is in i18n.REASONS_DE, and the
+    renderers use it."""
+    import inspect
+    from loganalyzer import rules
+    src = inspect.getsource(rules)
+    reasons = set(re.findall(r'not_evaluable="([^"]+)"', src))
+    reasons |= {v for k, v in vars(rules).items() if k.startswith("NOT_EVALUABLE_") and isinstance(v, str)}
+    assert len(reasons) >= 7
+    missing = [r for r in reasons if r not in i18n.REASONS_DE]
+    assert not missing, missing
+    report = next(iter(REPORTS.values()))
+    from loganalyzer.model import NotEvaluable
+    report.not_evaluable.append(NotEvaluable("facts.x", "agent-not-running", "no waagent.log in the bundle"))
+    try:
+        for out in (render_text(report, lang="de", width=200), render_markdown(report, lang="de")):
+            assert "keine waagent.log im Log-Paket" in out and "no waagent.log in the bundle" not in out
+    finally:
+        report.not_evaluable.pop()

@@ -60,7 +60,8 @@ class ParseContext:
     _per_source: dict = field(default_factory=dict, repr=False)  # source -> [problems, summary or None]
 
     def problem(self, source: str, message: str, line: int | None = None,
-                severity: str = "warning", partial: bool = False) -> None:
+                severity: str = "warning", partial: bool = False, key: str | None = None,
+                params: dict | None = None) -> None:
         """Record a problem; past :data:`MAX_PROBLEMS_PER_SOURCE` of one file only their number is
         kept (one summary line: a file of a million bad lines must not hold a million objects)."""
         seen = self._per_source.get(source)
@@ -69,7 +70,8 @@ class ParseContext:
         seen[0] += 1
         if seen[0] <= MAX_PROBLEMS_PER_SOURCE:
             self.problems.append(ParseProblem(source=source, message=message, line=line,
-                                              severity=severity, partial=partial))
+                                              severity=severity, partial=partial, key=key,
+                                              params=params or {}))
             return
         more = seen[0] - MAX_PROBLEMS_PER_SOURCE
         if seen[1] is None:

@@ -187,7 +187,8 @@ def parse_syslog(lines: Iterable[str], source: str, ctx: ParseContext) -> Iterat
     if last is not None:
         yield last
     if bad:
-        ctx.problem(source, f"{bad} syslog line(s) with an impossible date; kept without time")
+        ctx.problem(source, f"{bad} syslog line(s) with an impossible date; kept without time",
+                    key="problem.bad_syslog_dates", params={"n": bad})
 
 
 # -- cloud-init -----------------------------------------------------------------------------

@@ -340,7 +340,8 @@ def parse_agent_lines(lines: Iterable[str], source: str, ctx: ParseContext,
     if parts is not None:
         yield _make(source, kind, start, n, h, raw, parts)
     if p.bad_ts:
-        ctx.problem(source, f"{p.bad_ts} header line(s) with an impossible date; kept without time")
+        ctx.problem(source, f"{p.bad_ts} header line(s) with an impossible date; kept without time",
+                    key="problem.bad_dates", params={"n": p.bad_ts})
 
 
 @text_parser("waagent_log")

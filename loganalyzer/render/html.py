@@ -31,7 +31,7 @@ from collections import Counter, defaultdict
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
-from ..i18n import norm_lang, severity_label, t, value_label
+from ..i18n import norm_lang, reason, severity_label, t, value_label
 from ..redact import redact
 from . import fmt_conf, fmt_span, fmt_ts, where
 from .json_out import report_to_dict
@@ -504,7 +504,7 @@ def _not_evaluable(items: list[dict], lang: str) -> str:
         return ""
     head = [fixed(t("label.rule", lang)), fixed(t("label.cause", lang)), fixed(t("label.reason", lang))]
     rows = [[f'<span class="mono">{esc(n.get("rule"), 200)}</span>', f'<code>{esc(n.get("cause"), 200)}</code>',
-             esc(n.get("reason"), 1000)] for n in items]
+             esc(reason(n.get("reason"), lang), 1000)] for n in items]
     return (f'<section id="not-evaluable" aria-labelledby="h-not-evaluable"><h2 id="h-not-evaluable">'
             f'{fixed(t("not_evaluable.heading", lang))} ({len(items)})</h2>'
             f'<p class="muted">{fixed(t("not_evaluable.summary", lang))}</p>'

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..i18n import norm_lang, severity_label, t
+from ..i18n import norm_lang, reason, severity_label, t
 from . import fmt_conf, fmt_span, fmt_ts, one_line, printable, where
 from .json_out import report_to_dict
 from .text import MAX_EVIDENCE, MAX_PROBLEMS, MAX_UNEXPLAINED, extension_lines, header_rows
@@ -129,7 +129,7 @@ def render_markdown(report: Any, lang: str = "en", show_all: bool = False, **opt
                 f"| {t('label.rule', lang)} | {t('label.cause', lang)} | {t('label.reason', lang)} |",
                 "|---|---|---|"]
         for n in nev:
-            out.append(f"| `{cell(n.get('rule'))}` | `{cell(n.get('cause'))}` | {cell(n.get('reason'))} |")
+            out.append(f"| `{cell(n.get('rule'))}` | `{cell(n.get('cause'))}` | {cell(reason(n.get('reason'), lang))} |")
         out.append("")
 
     out.append("_" + cell(t("report.generated_by", lang, version=data["tool_version"] or "?",

@@ -29,7 +29,7 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
-from ..i18n import norm_lang, severity_label, t, value_label
+from ..i18n import norm_lang, reason, severity_label, t, value_label
 from . import fmt_conf, fmt_span, fmt_ts, one_line, printable, where
 from .json_out import report_to_dict
 
@@ -351,5 +351,5 @@ def _not_evaluable(con: Console, items: list[dict], lang: str) -> None:
     _heading(con, f"{t('not_evaluable.heading', lang)} ({len(items)})")
     _indent(con, Text(t("not_evaluable.summary", lang), style="dim"), 2)
     for n in items:
-        _wrapped(con, f" ({t('label.cause', lang)}: {n.get('cause') or '?'}): {one_line(n.get('reason'), 300)}",
+        _wrapped(con, f" ({t('label.cause', lang)}: {n.get('cause') or '?'}): {one_line(reason(n.get('reason'), lang), 300)}",
                  indent=2, hang=4, prefix=str(n.get("rule") or ""), prefix_style="bold")
