@@ -90,6 +90,7 @@ class Member:
     size: int
     truncated: bool = False
     _opener: Callable[[], BinaryIO] | None = field(default=None, repr=False)
+    listed: bool = False  # a file of a folder: ``size`` is what stat said (checked when read)
     _bundle: "Bundle | None" = field(default=None, repr=False)
 
     def open(self) -> BinaryIO:
@@ -110,15 +111,15 @@ class Member:
         except Exception as exc:  # noqa: BLE001 - anything a hostile file makes the reader raise
             report(f"cannot read: {_why(exc)}", "error")
             return io.BufferedReader(_Prefixed(b"", None))
-        stream: _Raw = _Guard(raw, report)
+        stream: _Raw = _Guard(raw, report, self.size if self.listed else None)
         head = _read_exactly(stream, 8)
         fmt = _detect(head)
         stream = _Prefixed(head, stream)
         if fmt in ("gz", "bz2", "xz"):
             stream = _Decompress(stream, fmt, limits.max_member_bytes, limits, report)
-        elif fmt == "zstd":
+        elif fmt in UNSUPPORTED:
             stream.close()
-            report("zstd-compressed file: not supported, decompress it first")
+            report(f"{UNSUPPORTED[fmt]}: not supported, decompress it first")
             return io.BufferedReader(_Prefixed(b"", None))
         return io.BufferedReader(_Capped(stream, limits.max_member_bytes, report), 1 << 16)
 
@@ -251,10 +252,12 @@ class _Raw(io.RawIOBase):
 class _Guard(_Raw):
     """Turn read errors of a hostile source (CRC, truncation, I/O) into a problem and EOF."""
 
-    def __init__(self, src: BinaryIO, report: Callable[..., None]) -> None:
+    def __init__(self, src: BinaryIO, report: Callable[..., None], expect: int | None = None) -> None:
         self._src = src
         self._report = report
         self._done = False
+        self._expect = expect  # the size a folder's file had when listed
+        self._got = 0
 
     def _pull(self, n: int) -> bytes:
         if self._done:
@@ -267,7 +270,21 @@ class _Guard(_Raw):
             return b""
         if not data:
             self._done = True
+            self._check_size()
+        self._got += len(data or b"")
         return data or b""
+
+    def _check_size(self) -> None:
+        """A file that changed while read (red team 11: a log truncated by a rotation during the
+        analysis gave a clean report): shrunk is a warning (the rest is missing), grown is info."""
+        if self._expect is None or self._got == self._expect:
+            return
+        if self._got < self._expect:
+            self._report(f"shrank while being read ({self._got:,} of the {self._expect:,} bytes listed: "
+                         "rotated or truncated during the analysis?); the rest is missing")
+        else:
+            self._report(f"grew while being read ({self._got - self._expect:,} bytes more than listed: "
+                         "written to during the analysis); those are read too", "info")
 
 
 class _Prefixed(_Raw):
@@ -450,8 +467,17 @@ def _read_exactly(stream: BinaryIO, n: int) -> bytes:
     return b"".join(parts)
 
 
+# compressed or archive formats the standard library cannot read: refused with their name, never
+# read as text (red team 11: an .lz4 log was read as binary 'text', clean report)
+_UNSUPPORTED_MAGIC = ((b"\x28\xb5\x2f\xfd", "zstd"), (b"\x04\x22\x4d\x18", "lz4"), (b"\x02\x21\x4c\x18", "lz4"),
+                      (b"7z\xbc\xaf\x27\x1c", "7z"), (b"Rar!\x1a\x07", "rar"), (b"LZIP\x01", "lzip"),
+                      (b"\x1f\x9d", "compress"))
+UNSUPPORTED = {"zstd": "zstd-compressed file", "lz4": "lz4-compressed file", "7z": "7-Zip archive",
+               "rar": "RAR archive", "lzip": "lzip-compressed file", "compress": "compress (.Z) file"}
+
+
 def _detect(head: bytes) -> str:
-    """Format from magic bytes: zip, gz, bz2, xz, zstd, tar or other."""
+    """Format from magic bytes: zip, gz, bz2, xz, tar, one of :data:`UNSUPPORTED`, or other."""
     if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
         return "zip"
     if head.startswith(b"\x1f\x8b"):
@@ -460,8 +486,9 @@ def _detect(head: bytes) -> str:
         return "bz2"
     if head.startswith(b"\xfd7zXZ\x00"):
         return "xz"
-    if head.startswith(b"\x28\xb5\x2f\xfd"):
-        return "zstd"
+    for magic, fmt in _UNSUPPORTED_MAGIC:
+        if head.startswith(magic):
+            return fmt
     if _is_tar_header(head):
         return "tar"
     return "other"
@@ -660,9 +687,8 @@ class _Builder:
                 self._tar_bundle(p)
             else:
                 self._bare_file(p, inner, size)
-        elif fmt == "zstd":
-            raise InputError(f"refusing {p}: zstd-compressed files are not supported; "
-                             "decompress it first")
+        elif fmt in UNSUPPORTED:
+            raise InputError(f"refusing {p}: {UNSUPPORTED[fmt]}s are not supported; decompress it first")
         elif not head.strip(b"\0") and size <= len(head):
             raise InputError(f"empty bundle: {p} (only zero bytes)")
         else:
@@ -1036,8 +1062,9 @@ class _Builder:
             return
         try:
             opener().close()
-        except OSError as exc:
-            self.b._problem(rel, f"not readable: {exc.strerror or _why(exc)}", "warning")
+        except OSError as exc:  # e.g. no read permission: the report lacks it (red team 11)
+            self.b.partial = True
+            self.b._problem(rel, f"not readable: {exc.strerror or _why(exc)} (bundle is partial)", "warning")
             return
         same = self.files_read.setdefault((lst.st_dev, lst.st_ino), rel)
         if same != rel:  # hard links (or links) to one file: 500 names of a 6 MB log read 3 GB
@@ -1046,7 +1073,7 @@ class _Builder:
         if nested:
             self._nested(rel, opener, 0)
             return
-        self._add(rel, kind, lst.st_size, opener)
+        self._add(rel, kind, lst.st_size, opener, listed=True)
 
     # ---- nested archives
     def _too_deep(self, path: str) -> None:
@@ -1123,6 +1150,11 @@ class _Builder:
         return None
 
     def _refuse(self, label: str, path: str, what: str, severity: str = "warning") -> None:
+        """Say why ``path`` is not read; a log or config the analysis would read makes the bundle
+        partial (red team 11: a FIFO or sparse tar member under a log's name left it 'complete')."""
+        if classify(path) is not None:
+            self.b.partial = True
+            what += "; a file the analysis would read (bundle is partial)"
         self.b._problem(label, f"refusing {path}: {what}", severity)
 
     def _count(self, label: str) -> None:
@@ -1144,12 +1176,12 @@ class _Builder:
         return True
 
     def _add(self, path: str, kind: str, size: int,
-             opener: Callable[[], BinaryIO]) -> Member | None:
+             opener: Callable[[], BinaryIO], listed: bool = False) -> Member | None:
         if not self._room(path, size):
             return None
         self.total += min(size, self.limits.max_member_bytes)
         member = Member(path=path, kind=kind, size=size, truncated=is_truncated_name(path),
-                        _opener=opener, _bundle=self.b)
+                        _opener=opener, _bundle=self.b, listed=listed)
         if size > self.limits.max_member_bytes:
             member.truncated = True
             self.b._problem(path, f"is {_size(size)}: only the first "

@@ -1093,3 +1093,79 @@ def test_an_encrypted_log_makes_the_bundle_partial(sandbox):
     with safe_open(z, private) as b:
         assert "encrypted member: not read (bundle is partial)" in messages(b) and b.partial
         assert [m.path for m in b.members] == ["etc/hostname"]
+
+
+# --- red team 11: what is not read makes the bundle partial; files that change; other formats ---
+
+def test_a_refused_fifo_under_a_logs_name_makes_the_bundle_partial(sandbox):
+    work, private = sandbox
+    root = work / "bundle"
+    (root / "var/log").mkdir(parents=True)
+    (root / "var/log/waagent.log").write_bytes(WAAGENT)
+    os.mkfifo(root / "var/log/syslog")
+    with safe_open(root, private) as b:
+        assert b.partial and "syslog: a fifo" in messages(b) and "bundle is partial" in messages(b)
+    os.remove(root / "var/log/syslog")
+    os.mkfifo(root / "var/log/not-a-log.bin")  # a file no parser reads: reported, not partial
+    with safe_open(root, private) as b:
+        assert not b.partial and "fifo" in messages(b)
+
+
+def test_an_unreadable_log_makes_the_bundle_partial(sandbox, monkeypatch):
+    """As root a chmod 000 file is readable; the open is made to fail the way it does for a user."""
+    work, private = sandbox
+    root = work / "bundle"
+    (root / "var/log").mkdir(parents=True)
+    (root / "var/log/waagent.log").write_bytes(WAAGENT)
+    real = ingest._open_regular
+
+    def denied(path, *a, **k):
+        if str(path).endswith("waagent.log"):
+            raise PermissionError(13, "Permission denied")
+        return real(path, *a, **k)
+    monkeypatch.setattr(ingest, "_open_regular", denied)
+    with safe_open(root, private) as b:
+        assert b.partial and "not readable: Permission denied (bundle is partial)" in messages(b)
+
+
+def test_a_file_that_shrinks_while_read_is_a_problem(sandbox):
+    """A log truncated (rotation, copytruncate) between listing and reading gave a clean report."""
+    work, private = sandbox
+    root = work / "bundle"
+    (root / "var/log").mkdir(parents=True)
+    log = root / "var/log/waagent.log"
+    log.write_bytes(WAAGENT * 50)
+    with safe_open(root, private) as b:
+        member = b.members[0]
+        os.truncate(log, len(WAAGENT))
+        with member.open() as f:
+            assert f.read() == WAAGENT
+        assert member.truncated and "shrank while being read" in messages(b)
+    with safe_open(root, private) as b:  # unchanged: nothing said
+        with b.members[0].open() as f:
+            f.read()
+        assert "while being read" not in messages(b) and not b.members[0].truncated
+        with open(log, "ab") as g:
+            g.write(WAAGENT)
+        with b.members[0].open() as f:
+            assert f.read() == WAAGENT * 2
+        assert "grew while being read" in messages(b) and not b.members[0].truncated
+
+
+@pytest.mark.parametrize("magic, name", [(b"\x04\x22\x4d\x18", "lz4"), (b"\x28\xb5\x2f\xfd", "zstd"),
+                                         (b"7z\xbc\xaf\x27\x1c", "7-Zip"), (b"Rar!\x1a\x07\x00", "RAR")])
+def test_compression_formats_the_library_cannot_read_are_refused_by_name(sandbox, magic, name):
+    """An .lz4 log was read as binary 'text' and gave a clean report (red team 11)."""
+    work, private = sandbox
+    bare = work / "waagent.log.x"
+    bare.write_bytes(magic + os.urandom(200))
+    err = safe_open(bare, private)
+    assert isinstance(err, InputError) and name in str(err)
+    root = work / "bundle"
+    (root / "var/log").mkdir(parents=True)
+    (root / "var/log/waagent.log").write_bytes(WAAGENT)
+    (root / "var/log/waagent.log.1").write_bytes(magic + os.urandom(200))
+    with safe_open(root, private) as b:
+        data = read_all(b)
+        assert data.get("var/log/waagent.log.1", b"") == b"" and name in messages(b)
+        assert [m.truncated for m in b.members if m.path.endswith(".1")] == [True]
