@@ -79,6 +79,7 @@ _RULES: tuple[tuple[str, str], ...] = (
     ("os_release", _B + r"os-release$"),
     ("os_release", _B + r"etc{S}{N}*[-_]release$"),
     ("os_release", _B + r"etc{S}(?:hostname|HOSTNAME)$"),
+    ("os_release", _B + r"etc{S}timezone$"),
     ("networkd_lease", _B + r"netif{S}leases{S}{N}+$"),
     ("networkd_lease", _B + r"NetworkManager{S}internal-{N}*\.lease$"),
     ("dhcp_leases", _B + r"dhclient{N}*\.leases?$"),
@@ -118,7 +119,7 @@ _FLAT = _compile("[/_]")
 # every rule needs one of these words: a quick "no" for most files of a big bundle
 _WORDS = re.compile(
     r"waagent|results|CommandExecution|VMSnapshotLinux|syslog|messages|kern|journal|cloud-init"
-    r"|azure|release|hostname|HOSTNAME|lease|GoalState|ExtensionsConfig|HostingEnvironmentConfig"
+    r"|azure|release|hostname|HOSTNAME|timezone|lease|GoalState|ExtensionsConfig|HostingEnvironmentConfig"
     r"|SharedConfig|ovf-env|VmSettings|Handler|status|settings|mrseq|error|Incarnation"
     r"|WireServerEndpoint|history|netif")
 

@@ -324,3 +324,23 @@ def test_the_same_log_twice_is_read_once(tmp_path):
     (log.parent / "waagent.log.8.gz").unlink()
     longer = loganalyzer.analyze(b)
     assert not [i for i in longer.inputs if i.status == "duplicate"]  # same start, more after: read
+
+
+def test_the_vms_time_zone_file_sets_the_zone_of_local_times(tmp_path):
+    """Red team 11: /etc/timezone was not read: a New York VM whose agent (local time) was 2 h
+    silent came out 7 h silent, critical. With the zone the times are right, and a silence of
+    7 h read in Kolkata's zone (+05:30) is found."""
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc/timezone").write_text("America/New_York\n")
+    r = _silent_agent(tmp_path, _beats([0, 13], zulu=False))  # 13:00 EDT = 17:00Z; collected 20:00Z
+    assert r.facts.timezone == "America/New_York"
+    assert r.facts.extra["agent_last_record"] == "2024-07-01T17:00:00Z"
+    assert "agent-not-running" not in [f.cause for f in r.findings]
+    assert not [n for n in r.not_evaluable if "unknown zone" in n.reason]
+
+
+def test_an_unknown_or_hostile_zone_name_is_a_problem(tmp_path):
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc/timezone").write_text("../../../etc/passwd\n")
+    r = _silent_agent(tmp_path, _beats([0, 13], zulu=False))
+    assert r.facts.timezone is None and any("unknown time zone" in p.message for p in r.problems)

@@ -715,3 +715,31 @@ def test_quiet_extension_log_records_are_not_built(tmp_path: Path, monkeypatch) 
     slow, _ = report(tmp_path, fast=False)
     assert len(built) == 3000
     assert quick == slow
+
+
+@pytest.mark.parametrize("zone", ["Europe/Berlin", "America/New_York", "Asia/Kolkata"])
+def test_local_time_in_the_vms_zone_fast_equals_slow(tmp_path: Path, zone: str) -> None:
+    """/etc/timezone sets the zone of local-time stamps (red team 11: it was not read, every E2
+    stamp was taken as UTC). Lines every 7 minutes through both of 2025's DST changes in Berlin
+    and New York (a skipped and a repeated hour), with quiet, marked and ERROR records."""
+    from datetime import datetime, timedelta
+    lines = []
+    for day in (datetime(2025, 3, 8, 22), datetime(2025, 3, 29, 22), datetime(2025, 10, 25, 22), datetime(2025, 11, 1, 22)):
+        t = day
+        for i in range(80):
+            t += timedelta(minutes=7)
+            stamp = t.strftime("%Y/%m/%d %H:%M:%S.000000")
+            if i % 9 == 0:
+                lines.append(f"{stamp} ERROR Daemon Daemon Event: name=WALinuxAgent, op=Enable, message=failed {i}")
+            elif i % 5 == 0:
+                lines.append(f"{stamp} INFO Daemon Daemon Restarting agent after 2 seconds")
+            else:
+                lines.append(f"{stamp} INFO Daemon Daemon Agent WALinuxAgent-2.2.45 is running")
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc/timezone").write_text(zone + "\n")
+    (tmp_path / "var/log").mkdir(parents=True)
+    (tmp_path / "var/log/waagent.log").write_text("\n".join(lines) + "\n")
+    assert_same(tmp_path)
+    data, r = report(tmp_path, fast=True)
+    assert r.facts.timezone == zone
+    assert not any("local time without a zone" in p.message for p in r.problems)

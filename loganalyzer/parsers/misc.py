@@ -102,6 +102,23 @@ _OS_PRIORITY = {"os-release": 3, "lsb-release": 2}  # any other *-release: 1
 _HOSTNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.\-_]{0,252}$")
 
 
+def _timezone(text: str, source: str, ctx: ParseContext) -> None:
+    """Set the zone of local-time stamps from /etc/timezone (read before any log: a data file)."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # noqa: PLC0415 - rare input
+    key = next((ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith("#")), "")
+    if not key:
+        return
+    try:
+        zone = ZoneInfo(key) if len(key) <= 64 else None
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # unknown, or a path ('../../etc/passwd')
+        zone = None
+    if zone is None:
+        ctx.problem(source, f"unknown time zone {key[:64]!r}: local times are read as UTC")
+        return
+    ctx.facts.timezone = key
+    ctx.tz, ctx.tz_known = zone, True
+
+
 def _unquote(v: str) -> str:
     if len(v) >= 2 and v[0] == v[-1] and v[0] in "\"'":
         v = v[1:-1]
@@ -110,10 +127,14 @@ def _unquote(v: str) -> str:
 
 @data_parser("os_release")
 def parse_os_release(data: bytes, source: str, ctx: ParseContext) -> Iterator[Record]:
-    """/etc/os-release (KEY="value"), /etc/lsb-release, /etc/*-release one-liners, /etc/hostname."""
+    """/etc/os-release (KEY="value"), /etc/lsb-release, /etc/*-release one-liners, /etc/hostname,
+    /etc/timezone (``Europe/Berlin``: the zone the VM's local-time logs are read in)."""
     name = basename(source)
     text = decode(data[:65536])
     facts = ctx.facts
+    if name == "timezone":
+        _timezone(text, source, ctx)
+        return iter(())
     if name == "hostname":
         first = next((ln.strip() for ln in text.splitlines() if ln.strip()
                       and not ln.strip().startswith("#")), "")
