@@ -4,7 +4,7 @@ The rules are data (``patterns/rules.toml``):
 
 * ``[[threshold]]`` — hits of some patterns only count when frequent enough (``min_count``
   within ``window``); below that they are noise (one ResourceGone is noise, an hour of them
-  is not).
+  is not); ``recovered_by``: hits the agent later reports as recovered (same file) are noise.
 * ``[[route]]`` — send a pattern's hits to another cause depending on a captured field (an
   extension failure of VMSnapshotLinux is ``extension-load-failure``).
 * ``[[explains]]`` — a cause that explains others ranks them below itself.
@@ -170,6 +170,7 @@ class Threshold:
     patterns: tuple[str, ...]
     min_count: int
     window: timedelta | None
+    recovered_by: tuple[str, ...] = ()  # hits followed (in their file) by one of these are noise
 
     def applies(self, pattern_id: str) -> bool:
         return any(fnmatch.fnmatchcase(pattern_id, g) for g in self.patterns)
@@ -244,6 +245,7 @@ class RuleSet:
         refs: set[str] = set()
         for t in self.thresholds:
             refs.update(t.patterns)
+            refs.update(t.recovered_by)
         for r in self.routes:
             refs.update(r.patterns)
         for fr in self.facts:
@@ -265,7 +267,7 @@ def load_rules(path: Path | None = None) -> RuleSet:
         raise RuleError(f"{path}: TOML syntax error: {exc}") from None
     try:
         thresholds = [Threshold(tuple(t["patterns"]), int(t.get("min_count", 1)),
-                                parse_duration(t.get("window")))
+                                parse_duration(t.get("window")), tuple(t.get("recovered_by", [])))
                       for t in data.get("threshold", [])]
         routes = [Route(tuple(r["patterns"]), tuple(r.get("fields", ["ext", "prefix"])),
                         regex.compile(r["match"]), tuple(r.get("add", [])), tuple(r.get("remove", [])))
@@ -569,6 +571,18 @@ class Support:
     facts: list[tuple[FactRule, FactResult]] = field(default_factory=list)
 
 
+def _recovered(ctx: Context, pid: str, recovered_by: tuple[str, ...]) -> bool:
+    """Whether in every file with hits of ``pid`` a hit of one of ``recovered_by`` comes after the
+    last of them (file order: a clock step cannot reorder it). Red team 12: one goal-state fetch
+    error followed by the agent's own 'recovered from previous errors' was an error finding."""
+    files = [(src, n) for (p, src), n in ctx.last_pos.items() if p == pid]
+    if not files:
+        return False
+    later = [(src, n) for (p, src), n in ctx.last_pos.items()
+             if any(fnmatch.fnmatchcase(p, g) for g in recovered_by)]
+    return all(any(s == src and m > n for s, m in later) for src, n in files)
+
+
 def evaluate(ctx: Context, rules: RuleSet, causes: dict[str, Any]) -> tuple[list[Finding], list[NoiseCount], list[NotEvaluable]]:
     """Findings (ranked), below-threshold noise and rules that could not run."""
     supports: dict[str, Support] = {}
@@ -577,9 +591,11 @@ def evaluate(ctx: Context, rules: RuleSet, causes: dict[str, Any]) -> tuple[list
         thr = rules.threshold_for(pid)
         if thr is not None:
             times_ok = _within_window(st.times, thr.min_count, thr.window) if st.times else st.count >= thr.min_count
-            if not times_ok:
+            recovered = times_ok and thr.recovered_by and _recovered(ctx, pid, thr.recovered_by)
+            if not times_ok or recovered:
                 s = st.samples[0] if st.samples else None
-                noise.append(NoiseCount(f"{pid} (below threshold for {cause})", st.count, st.first, st.last,
+                why = "recovered later" if recovered else "below threshold"
+                noise.append(NoiseCount(f"{pid} ({why} for {cause})", st.count, st.first, st.last,
                                         Evidence(s.record_file, s.line, s.text, s.ts, pid) if s else None))
                 continue
         supports.setdefault(cause, Support(cause)).stats.append(st)

@@ -344,3 +344,52 @@ def test_an_unknown_or_hostile_zone_name_is_a_problem(tmp_path):
     (tmp_path / "etc/timezone").write_text("../../../etc/passwd\n")
     r = _silent_agent(tmp_path, _beats([0, 13], zulu=False))
     assert r.facts.timezone is None and any("unknown time zone" in p.message for p in r.problems)
+
+
+@pytest.mark.parametrize("line, disk_full", [
+    ("script.sh: line 4: /mnt/data/out.txt: No space left on device", False),
+    ("OSError: [Errno 28] No space left on device: '/home/app/cache.tmp'", False),
+    ("cp: error writing '/var/log/azure/x.log': No space left on device", True),
+    ("OSError: [Errno 28] No space left on device", True),
+])
+def test_a_full_disk_elsewhere_is_not_the_agents_disk(tmp_path, line, disk_full):
+    """Red teams 11 and 12: a customer script's ENOSPC on a data disk ranked disk-full (critical)
+    above the failed CustomScript; causes.md limits disk-full to /var/lib/waagent and /var/log."""
+    lines = ["2024-07-01T19:00:00.000000Z ERROR ExtHandler ExtHandler Event: name=Microsoft.Azure.Extensions.CustomScript, "
+             "op=Enable, message=[ExtensionOperationError] Non-zero exit code: 2, bin/custom-script-shim enable",
+             "[stdout]", "", "[stderr]", line, ", duration=0"]
+    r = _silent_agent(tmp_path, lines)
+    causes = [f.cause for f in r.findings]
+    assert ("disk-full" in causes) == disk_full
+    assert "extension-operation-failed" in causes
+
+
+def test_a_read_only_lib_on_flatcar_is_not_a_full_disk(tmp_path):
+    """agent-logs.md §2.12: /lib is read-only by design on Flatcar; the firewall failure is the cause."""
+    lines = ["2024-07-01T19:00:00.000000Z WARNING EnvHandler ExtHandler Unable to setup the persistent firewall rules: "
+             "[Errno 30] Read-only file system: '/lib/systemd/system/waagent-network-setup.service'",
+             "2024-07-01T19:00:01.000000Z WARNING EnvHandler ExtHandler Unable to establish firewall -- no further attempts "
+             "will be made: [OSUtilError] Failed to set the firewall rules"]
+    r = _silent_agent(tmp_path, lines)
+    causes = [f.cause for f in r.findings]
+    assert "disk-full" not in causes and causes[0] == "firewall-rules-failed"
+
+
+GS_ERROR = ("2024-07-01T{t} ERROR ExtHandler ExtHandler Error fetching the goal state: [ProtocolError] [Wireserver "
+            "Exception] [HttpError] [HTTP Failed] GET http://168.63.129.16/machine/?comp=goalstate -- IOError timed "
+            "out -- 6 attempts made")
+GS_RECOVERED = ("2024-07-01T{t} INFO ExtHandler ExtHandler Fetching the goal state recovered from previous errors. "
+                "Fetched incarnation_4 (certificates: [])")
+
+
+@pytest.mark.parametrize("order, found", [(["e", "r"], False), (["e"], True), (["e", "r", "e"], True),
+                                          (["r", "e"], True)])
+def test_a_goal_state_error_the_agent_recovers_from_is_noise(tmp_path, order, found):
+    """Red team 12: one goal-state fetch error followed by the agent's own 'recovered from previous
+    errors' gave wireserver-unreachable (error) on a healthy VM. Recovered later in the file: noise;
+    an error after the last recovery, or none: a finding (2.8+ logs a persisting failure once)."""
+    lines = [(GS_ERROR if k == "e" else GS_RECOVERED).format(t=f"1{i}:00:00.000000Z") for i, k in enumerate(order)]
+    r = _silent_agent(tmp_path, lines + _beats([18], 30))
+    assert ("wireserver-unreachable" in [f.cause for f in r.findings]) == found
+    if not found:
+        assert any("recovered later" in n.pattern for n in r.noise)
