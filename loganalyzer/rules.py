@@ -415,7 +415,10 @@ def fact_config_present(rule: FactRule, ctx: Context) -> FactResult:
     if needed and support < rule.params.get("min_support", 1):
         return FactResult(False)
     text = ", ".join(f"{k}={v}" for k, v in set_keys.items())
-    return FactResult(True, rule.params.get("confidence", 0.7), f"waagent.conf sets {text}",
+    confidence = rule.params.get("confidence", 0.7)
+    if needed and rule.params.get("per_support"):  # each failure that went through the proxy adds
+        confidence = min(rule.params.get("max_confidence", 0.9), confidence + rule.params["per_support"] * support)
+    return FactResult(True, round(confidence, 3), f"waagent.conf sets {text}",
                       _config_evidence(ctx, list(set_keys), text), {"config": set_keys},
                       summary_de=f"waagent.conf setzt {text}")
 

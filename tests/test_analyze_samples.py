@@ -393,3 +393,25 @@ def test_a_goal_state_error_the_agent_recovers_from_is_noise(tmp_path, order, fo
     assert ("wireserver-unreachable" in [f.cause for f in r.findings]) == found
     if not found:
         assert any("recovered later" in n.pattern for n in r.noise)
+
+
+def test_a_configured_proxy_that_refuses_explains_the_unreachable_storage(tmp_path):
+    """Red team 12: HttpProxy set, storage fetches 'Connection refused' x4: no-internet-access was
+    first (open the NSG), proxy-misconfigured second. Each failure through the proxy adds to it."""
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc/waagent.conf").write_text("HttpProxy.Host=10.20.30.40\nHttpProxy.Port=3128\n")
+    fails = [f"2024-07-01T1{i}:00:00.000000Z WARNING ExtHandler ExtHandler Fetch failed: [HttpError] [HTTP Failed] GET "
+             f"https://umsa1b2c3d4.blob.core.windows.net/abc/def_manifest.xml -- IOError [Errno 111] Connection refused "
+             f"-- 6 attempts made" for i in range(4)]
+    r = _silent_agent(tmp_path, fails + _beats([18], 30))
+    assert [f.cause for f in r.findings][:2] == ["proxy-misconfigured", "no-internet-access"]
+
+
+@pytest.mark.parametrize("times, found", [(["10:00"], False), (["10:00", "10:05"], True)])
+def test_one_unclean_exit_is_not_a_crash_loop(tmp_path, times, found):
+    """Red team 12: one 'Agent did not terminate cleanly' after a self-update was an agent-crash-loop
+    warning; a reboot, a kill or an update mid-run leaves one, a crash loop several."""
+    lines = [f"2024-07-01T{t}:00.000000Z INFO ExtHandler ExtHandler Agent did not terminate cleanly: "
+             f"[WALinuxAgent-2.15.0.1] [Agent WALinuxAgent-2.15.0.1 is running]" for t in times]
+    r = _silent_agent(tmp_path, lines + _beats([18], 30))
+    assert ("agent-crash-loop" in [f.cause for f in r.findings]) == found
