@@ -86,6 +86,9 @@ class _Collector:
         self.last_pos: dict[tuple[str, str], int] = {}  # (pattern, source) -> ordinal of its last hit
         self.until: datetime | None = None
         self.fast = not keep  # the fast path counts records it does not keep
+        # patterns whose last hit per file a rule shows (the open marker of a hang): always matched
+        self.keep_last: frozenset[str] = rules.last_sample_patterns(library)
+        self.last_samples: dict[tuple[str, str], Sample] = {}  # (pattern, source) -> its last hit
 
     def add(self, record: Record, partial: bool, only: frozenset[str] | None = None) -> None:
         """Count ``record`` and its pattern hits; ``only`` (the fast path, for records that are
@@ -152,6 +155,8 @@ class _Collector:
                 groups = _NO_GROUPS
             if first:
                 self.pattern_samples[pid] = Sample(source, record.line, evidence_text(record), ts, groups)
+            if pid in self.keep_last:
+                self.last_samples[(pid, source)] = Sample(source, record.line, evidence_text(record), ts, groups)
             if self.hits is not None:
                 self.hits.append(Hit(pid, record, groups))
             field_name = FACT_PATTERNS.get(pid)
@@ -216,6 +221,7 @@ class _Collector:
         for source, n in state["ordinal"].items():
             self.ordinal[source] = self.ordinal.get(source, 0) + n
         self.last_pos.update(state["last_pos"])
+        self.last_samples.update(state["last_samples"])
         for name, versions in state["versions"].items():
             self.versions.setdefault(name, []).extend(versions)
 
@@ -537,7 +543,8 @@ def analyze(path: str | Path, *, patterns: str | Path | None = None, keep_record
                        pattern_counts=collector.pattern_counts, pattern_samples=collector.pattern_samples,
                        kinds=collector.kinds, eras=collector.eras, last_agent_ts=last_agent,
                        last_agent_guess=last_guess,
-                       ordinal=collector.ordinal, last_pos=collector.last_pos)
+                       ordinal=collector.ordinal, last_pos=collector.last_pos,
+                       last_samples=collector.last_samples)
     findings, below, not_evaluable = evaluate(rule_ctx, rules, causes)
     report.findings = findings
     report.facts = facts

@@ -417,6 +417,7 @@ def read_agent_log(stream: BinaryIO, source: str, kind: str, ctx: ParseContext, 
     lean_noise: dict[str, list] = {}  # benign pattern -> [count, first, last stamp] of lean hits
     scan_message = collector.library.scan_text  # memo shared with the collector's matching
     samples = collector.pattern_samples
+    keep_last = collector.keep_last
     noise = collector.noise
     pattern_counts = collector.pattern_counts
     last_pos = collector.last_pos
@@ -544,7 +545,7 @@ def read_agent_log(stream: BinaryIO, source: str, kind: str, ctx: ParseContext, 
                         lean.clear()
                     lean[key] = plan
                 if plan is not False and all(pt.id in samples and (not pt.benign or pt.id in noise)
-                                             for pt in plan):
+                                             and pt.id not in keep_last for pt in plan):
                     ordinal = collector.ordinal.get(source, 0) + counted + n_fast - n_fast_told + 1
                     if fast == ISO:
                         ts = count_iso()

@@ -241,6 +241,11 @@ class RuleSet:
                 return t
         return None
 
+    def last_sample_patterns(self, library) -> frozenset[str]:
+        """IDs of the patterns whose last hit in each file a rule shows (sequence_open markers)."""
+        globs = [g for fr in self.facts if fr.type == "sequence_open" for g in fr.params.get("open", [])]
+        return frozenset(p.id for p in library.patterns if any(fnmatch.fnmatchcase(p.id, g) for g in globs))
+
     def referenced_patterns(self) -> set[str]:
         refs: set[str] = set()
         for t in self.thresholds:
@@ -304,6 +309,7 @@ class Context:
     last_agent_guess: bool = False  # ... whose local time was read in a guessed zone
     ordinal: dict[str, int] = field(default_factory=dict)  # records per source
     last_pos: dict[tuple[str, str], int] = field(default_factory=dict)  # (pattern, source) -> last ordinal
+    last_samples: dict[tuple[str, str], Sample] = field(default_factory=dict)  # of RuleSet.last_sample_patterns
 
 
 @dataclass
@@ -524,9 +530,15 @@ def fact_sequence_open(rule: FactRule, ctx: Context) -> FactResult:
     for source in sorted(sources):
         o, c, end = last(opens, source), last(closes, source), ctx.ordinal.get(source, 0)
         if o > c and end - o < tail:
-            sample = next((ctx.pattern_samples[p] for p in ctx.pattern_samples
-                           if any(fnmatch.fnmatchcase(p, g) for g in opens)
-                           and ctx.pattern_samples[p].record_file == source), None)
+            # the open marker's last hit in this file: the hung run, not an earlier one that finished
+            # (red team 12: the evidence and time came from a successful freeze three hours before)
+            mine = [(n, ctx.last_samples.get((pid, src))) for (pid, src), n in ctx.last_pos.items()
+                    if src == source and any(fnmatch.fnmatchcase(pid, g) for g in opens)]
+            sample = max(mine, key=lambda t: t[0])[1] if mine else None
+            if sample is None:
+                sample = next((ctx.pattern_samples[p] for p in ctx.pattern_samples
+                               if any(fnmatch.fnmatchcase(p, g) for g in opens)
+                               and ctx.pattern_samples[p].record_file == source), None)
             ev = [Evidence(sample.record_file, sample.line, sample.text, sample.ts)] if sample else []
             return FactResult(True, rule.params.get("confidence", 0.5),
                               rule.params.get("summary", "the log ends inside an unfinished operation")

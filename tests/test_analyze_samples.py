@@ -415,3 +415,19 @@ def test_one_unclean_exit_is_not_a_crash_loop(tmp_path, times, found):
              f"[WALinuxAgent-2.15.0.1] [Agent WALinuxAgent-2.15.0.1 is running]" for t in times]
     r = _silent_agent(tmp_path, lines + _beats([18], 30))
     assert ("agent-crash-loop" in [f.cause for f in r.findings]) == found
+
+
+def test_a_hung_freeze_is_shown_at_the_hung_run_not_an_earlier_one(tmp_path):
+    """Red team 12: a freeze that hung at 12:00 was cited and dated from the 09:00 run that thawed."""
+    p = "[Microsoft.Azure.RecoveryServices.VMSnapshotLinux-1.0]"
+    run = lambda h, thaw: [f"2025-06-10 {h}:00:{s:02d}.000000 {p}{m}" for s, m in (
+        (1, "starting enable"), (20, "T:S freeze, timeout value 60"), (29, "proceeded for accepting signals"))] + \
+        ([f"2025-06-10 {h}:00:40.000000 {p}T:S thaw result : success"] if thaw else [])
+    lines = run("09", True) + run("12", False)
+    path = tmp_path / "var/log/azure/Microsoft.Azure.RecoveryServices.VMSnapshotLinux/extension.log"
+    path.parent.mkdir(parents=True)
+    path.write_text("\n".join(lines) + "\n")
+    r = loganalyzer.analyze(tmp_path)
+    hang = [f for f in r.findings if f.cause == "snapshot-fsfreeze-failed"]
+    assert hang and hang[0].first_seen.hour == 12
+    assert [e.line for e in hang[0].evidence] == [len(lines)]
