@@ -535,14 +535,14 @@ def analyze(path: str | Path, *, patterns: str | Path | None = None, keep_record
     facts = ctx.facts
     _facts_from_logs(facts, collector)
     report.problems.extend(_plausible_collection_time(facts, collector))
-    last_agent, last_guess = _agent_last_word(collector)
+    last_agent, last_guess, last_source = _agent_last_word(collector)
     if last_agent is not None:  # what the silence rule measures from (shown, and compared by the tests)
         facts.extra["agent_last_record"] = iso(last_agent)
     scrub_facts(facts)
     rule_ctx = Context(facts=facts, inputs=report.inputs, stats=collector.stats,
                        pattern_counts=collector.pattern_counts, pattern_samples=collector.pattern_samples,
                        kinds=collector.kinds, eras=collector.eras, last_agent_ts=last_agent,
-                       last_agent_guess=last_guess,
+                       last_agent_guess=last_guess, last_agent_source=last_source,
                        ordinal=collector.ordinal, last_pos=collector.last_pos,
                        last_samples=collector.last_samples)
     findings, below, not_evaluable = evaluate(rule_ctx, rules, causes)
@@ -685,11 +685,11 @@ def _plausible_collection_time(facts: Facts, c: _Collector) -> list[ParseProblem
     return []
 
 
-def _agent_last_word(c: _Collector) -> tuple[datetime | None, bool]:
-    """(time, read in a guessed zone) of the agent's last record: the newest of the agent logs'
-    last records in file order, else the largest agent time (no log ends with a dated record)."""
-    tails = [t for t in c.tail_agent.values() if t[0] is not None]
-    return max(tails, key=lambda t: t[0]) if tails else (c.last_agent, False)
+def _agent_last_word(c: _Collector) -> tuple[datetime | None, bool, str | None]:
+    """(time, read in a guessed zone, file) of the agent's last record: the newest of the agent
+    logs' last records in file order, else the largest agent time (no log ends with a dated record)."""
+    tails = [(t[0], t[1], src) for src, t in c.tail_agent.items() if t[0] is not None]
+    return max(tails, key=lambda t: t[0]) if tails else (c.last_agent, False, None)
 
 
 _NO_TIME = datetime.min.replace(tzinfo=timezone.utc)

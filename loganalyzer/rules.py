@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 import regex
 
-from .model import (Evidence, Facts, Finding, InputFile, NoiseCount, NotEvaluable, Record,
+from .model import (Evidence, Facts, Finding, InputFile, NoiseCount, NotEvaluable, Record, iso,
                     severity_rank)
 from .paths import patterns_dir
 from .patterns import Pattern
@@ -307,6 +307,7 @@ class Context:
     eras: Counter  # waagent_log era -> records
     last_agent_ts: datetime | None  # the agent's last record (file order), see analyzer._agent_last_word
     last_agent_guess: bool = False  # ... whose local time was read in a guessed zone
+    last_agent_source: str | None = None  # ... and the file it is in
     ordinal: dict[str, int] = field(default_factory=dict)  # records per source
     last_pos: dict[tuple[str, str], int] = field(default_factory=dict)  # (pattern, source) -> last ordinal
     last_samples: dict[tuple[str, str], Sample] = field(default_factory=dict)  # of RuleSet.last_sample_patterns
@@ -375,6 +376,9 @@ def fact_agent_version_below(rule: FactRule, ctx: Context) -> FactResult:
         s = ctx.pattern_samples.get(pid)
         if s:
             ev.append(Evidence(s.record_file, s.line, s.text, s.ts, pid))
+    status = ctx.facts.extra.get("agent_status_source")
+    if not ev and status:  # the version came from waagent_status.json only (red team 12: no evidence)
+        ev.append(Evidence(status, None, redact(f"guest agent version {version}")))
     return FactResult(True, conf, summary, ev, {"agent_version": version, "minimum": minimum_text},
                       severity=severity, summary_de=summary_de)
 
@@ -470,8 +474,13 @@ def fact_agent_silent(rule: FactRule, ctx: Context) -> FactResult:
     if ctx.last_agent_guess and gap < hours + WEST_MOST_OFFSET:  # a western zone may make up the difference
         return FactResult(False, not_evaluable=NOT_EVALUABLE_LOCAL_TIME)
     hours_text = f"{gap.total_seconds() / 3600:.1f}"
+    ev = []  # where the silence starts and ends (red team 12: the finding had no evidence)
+    if ctx.last_agent_source:
+        ev.append(Evidence(ctx.last_agent_source, None, f"the agent's last record: {iso(ctx.last_agent_ts)}",
+                           ctx.last_agent_ts))
+    ev += _input_evidence(ctx, "results_txt", f"log collection started at {iso(f.collection_time)}")
     return FactResult(True, rule.params.get("confidence", 0.7),
-                      f"the agent wrote nothing for {hours_text} h before collection",
+                      f"the agent wrote nothing for {hours_text} h before collection", ev,
                       summary_de=f"der Agent hat in den {hours_text.replace('.', ',')} h vor der Erfassung nichts geschrieben",
                       details={"silent_hours": round(gap.total_seconds() / 3600, 1)},
                       first=ctx.last_agent_ts, last=f.collection_time)

@@ -241,6 +241,9 @@ def test_a_clock_set_back_does_not_hide_the_agents_silence(tmp_path):
     r = _silent_agent(tmp_path, ahead + ["2024-07-01T08:05:00.000000Z INFO ExtHandler ExtHandler after the fix"])
     silent = [f for f in r.findings if f.cause == "agent-not-running"]
     assert silent and "11.9 h" in silent[0].summary
+    # red team 12: the finding had no evidence; it names where the silence starts and ends
+    assert [e.file for e in silent[0].evidence] == ["var/log/waagent.log", "results.txt"]
+    assert "2024-07-01T08:05:00Z" in silent[0].evidence[0].text
 
 
 @pytest.mark.parametrize("last_hour, expect", [(16, "nothing"), (12, "not evaluable"), (1, "finding")])
@@ -431,3 +434,15 @@ def test_a_hung_freeze_is_shown_at_the_hung_run_not_an_earlier_one(tmp_path):
     hang = [f for f in r.findings if f.cause == "snapshot-fsfreeze-failed"]
     assert hang and hang[0].first_seen.hour == 12
     assert [e.line for e in hang[0].evidence] == [len(lines)]
+
+
+def test_an_outdated_agent_known_only_from_its_status_file_cites_it(tmp_path):
+    """Red team 12: agent-outdated from waagent_status.json alone had no evidence."""
+    status = tmp_path / "var/lib/waagent/waagent_status.json"
+    status.parent.mkdir(parents=True)
+    status.write_text('{"version": "1.1", "timestampUTC": "2025-06-10T10:00:00Z", "aggregateStatus": '
+                      '{"guestAgentStatus": {"version": "2.2.45", "status": "Ready"}}}')
+    r = loganalyzer.analyze(tmp_path)
+    outdated = [f for f in r.findings if f.cause == "agent-outdated"]
+    assert outdated and [(e.file, e.text) for e in outdated[0].evidence] == \
+        [("var/lib/waagent/waagent_status.json", "guest agent version 2.2.45")]
