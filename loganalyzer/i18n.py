@@ -6,6 +6,8 @@ here: they come from the cause catalogue (``patterns/causes.toml``) in the chose
 """
 from __future__ import annotations
 
+import re
+
 LANGS = ("en", "de")
 DEFAULT_LANG = "en"
 
@@ -250,3 +252,350 @@ def severity_label(severity: str | None, lang: str = DEFAULT_LANG) -> str:
     """Translated severity name; an unknown severity is returned as given."""
     key = f"severity.{severity}"
     return t(key, lang) if key in STRINGS else str(severity or "")
+
+
+# ---- parse problems ------------------------------------------------------------------------------
+# A ParseProblem's message is English, made by ~100 call sites (parsers, ingest, analyser). Rather
+# than a key at each of them, the German texts live here: one template per fixed message. In a
+# template ``{name}`` is a variable part (path, number, exception text, size): it matches any text
+# and is copied into the German as it is, except by its name's prefix:
+#   msg*   a nested message (the reason after "refusing X: ", the ParseError after "unreadable: "),
+#          itself translated with this table when it is one of the project's texts;
+#   what*  a kind of file named by the code ("status file" ...), see PROBLEM_WORDS_DE;
+#   ftype  a file type ("fifo" ...), unsupported  a compressed format's name, size*  "12 bytes".
+# Templates are tried in order (the first full match wins); put a specific one before a general one.
+_PROBLEM_TEMPLATES: list[tuple[str, str]] = [
+    # analyser (analyzer.py)
+    ("unreadable: {msg}", "unlesbar: {msg}"),
+    ("read error after {n} records: {msg}", "Lesefehler nach {n} Einträgen: {msg}"),
+    ("looks like binary data, not text (an executable, an image or random bytes under a log's name?): "
+     "read as text all the same",
+     "sieht nach Binärdaten aus, nicht nach Text (ein Programm, ein Bild oder Zufallsbytes unter dem Namen "
+     "eines Logs?): trotzdem als Text gelesen"),
+    ("its lines end in a lone CR (classic Mac line ends): read with CR as the line break",
+     "die Zeilen enden auf ein einzelnes CR (klassische Mac-Zeilenenden): mit CR als Zeilenumbruch gelesen"),
+    ("{n} line(s) longer than {k} KiB cut there (the rest of each is not read)",
+     "{n} Zeile(n) länger als {k} KiB dort abgeschnitten (der Rest der Zeile wird nicht gelesen)"),
+    ("file larger than {n} MB; only the start was read",
+     "Datei größer als {n} MB; nur der Anfang wurde gelesen"),
+    ("cannot read: {msg}", "nicht lesbar: {msg}"),
+    ("pattern {pid}: one search took more than {s} s (catastrophic backtracking?); not used after that, "
+     "its later hits are missing",
+     "Muster {pid}: eine Suche dauerte länger als {s} s (katastrophales Backtracking?); danach nicht mehr "
+     "verwendet, seine späteren Treffer fehlen"),
+    ("{n} more extensions named than the {max} listed (the ones the bundle says most about are kept)",
+     "{n} Erweiterungen mehr genannt als die {max} aufgeführten (behalten werden die, über die das "
+     "Log-Paket am meisten sagt)"),
+    ("the same content as {path}: read once, there",
+     "derselbe Inhalt wie {path}: nur dort gelesen"),
+    # results.txt
+    ("no results.txt log line found", "keine Log-Zeile in results.txt gefunden"),
+    ("results.txt has no 'Starting log collection' line",
+     "results.txt hat keine Zeile 'Starting log collection'"),
+    ("the log collector stopped adding files ('Archive too big'): the files it would have added after that "
+     "are not in the bundle",
+     "der Log-Collector hat keine Dateien mehr hinzugefügt ('Archive too big'): die Dateien, die er danach "
+     "hinzugefügt hätte, fehlen im Log-Paket"),
+    ("the log collector added {n} file(s) cut to their last part (truncated_*): their older lines are not "
+     "in the bundle",
+     "der Log-Collector hat {n} Datei(en) auf ihren letzten Teil gekürzt (truncated_*): ihre älteren "
+     "Zeilen fehlen im Log-Paket"),
+    ("the log collector left out {n} large binary file(s)",
+     "der Log-Collector hat {n} große Binärdatei(en) ausgelassen"),
+    # DHCP leases
+    ("empty lease file", "leere Lease-Datei"),
+    ("unrecognised lease format", "unbekanntes Lease-Format"),
+    ("lease block not closed", "Lease-Block nicht geschlossen"),
+    ("more than {n} lease blocks; the rest ignored", "mehr als {n} Lease-Blöcke; der Rest wird ignoriert"),
+    ("option unknown-245 value could not be decoded",
+     "der Wert von option unknown-245 konnte nicht dekodiert werden"),
+    ("could not parse expiry token", "die Ablaufangabe (expire) konnte nicht gelesen werden"),
+    ("lease file ends inside a lease block (truncated?)",
+     "die Lease-Datei endet innerhalb eines Lease-Blocks (abgeschnitten?)"),
+    ("OPTION_245 value could not be decoded", "der Wert von OPTION_245 konnte nicht dekodiert werden"),
+    # os-release, hostname, time zone, Incarnation, WireServerEndpoint
+    ("unknown time zone {zone}: local times are read as UTC",
+     "unbekannte Zeitzone {zone}: Ortszeiten werden als UTC gelesen"),
+    ("hostname file does not hold a host name", "die hostname-Datei enthält keinen Hostnamen"),
+    ("no distribution name or version found", "weder Name noch Version der Distribution gefunden"),
+    ("Incarnation file does not hold an integer", "die Incarnation-Datei enthält keine ganze Zahl"),
+    ("WireServerEndpoint file does not hold an IPv4 address",
+     "die WireServerEndpoint-Datei enthält keine IPv4-Adresse"),
+    # extension status, handler files
+    ("truncated JSON in {what} (file cut after {n} bytes)",
+     "abgeschnittenes JSON in {what} (Datei nach {n} Bytes abgeschnitten)"),
+    ("malformed JSON in {what}: {err} at line {line} column {col}",
+     "fehlerhaftes JSON in {what}: {err} in Zeile {line}, Spalte {col}"),
+    ("unreadable JSON in {what}: {err}", "unlesbares JSON in {what}: {err}"),
+    ("status file too large ({n} bytes); the agent ignores status files over {limit} bytes",
+     "Statusdatei zu groß ({n} Bytes); der Agent ignoriert Statusdateien über {limit} Bytes"),
+    ("status read partially from damaged JSON", "Status teilweise aus beschädigtem JSON gelesen"),
+    ("the extension status must be an array (the agent rejects it)",
+     "der Erweiterungsstatus muss ein Array sein (der Agent weist ihn zurück)"),
+    ("status file holds no status object", "die Statusdatei enthält kein Statusobjekt"),
+    ("status file has no 'status' object", "die Statusdatei hat kein 'status'-Objekt"),
+    ("Invalid status format by extension: Missing status/status key",
+     "Ungültiges Statusformat der Erweiterung: der Schlüssel status/status fehlt"),
+    ("status value {value} is not one the agent accepts (it reports it as error)",
+     "der Statuswert {value} ist keiner, den der Agent annimmt (er meldet ihn als Fehler)"),
+    ("substatus[0].name holds unreadable JSON", "substatus[0].name enthält unlesbares JSON"),
+    ("code 316 (FailedPrepostPluginConfigNotFound) is the normal state without pre/post scripts; not an error",
+     "Code 316 (FailedPrepostPluginConfigNotFound) ist der Normalzustand ohne Pre-/Post-Skripte; kein Fehler"),
+    ("HandlerStatus is not a JSON object", "HandlerStatus ist kein JSON-Objekt"),
+    ("HandlerStatus names no handler", "HandlerStatus nennt keinen Handler"),
+    ("HandlerState outside a <Handler>-<Version> folder", "HandlerState außerhalb eines Ordners <Handler>-<Version>"),
+    ("HandlerState does not hold a state word", "HandlerState enthält kein Zustandswort"),
+    ("Malformed manifest file: no handlerManifest object",
+     "Fehlerhafte Manifest-Datei: kein handlerManifest-Objekt"),
+    ("HandlerEnvironment.json has no handlerEnvironment object",
+     "HandlerEnvironment.json hat kein handlerEnvironment-Objekt"),
+    ("mrseq does not hold an integer", "mrseq enthält keine ganze Zahl"),
+    ("settings file has no runtimeSettings[0].handlerSettings",
+     "die Einstellungsdatei hat kein runtimeSettings[0].handlerSettings"),
+    ("status blob is not a JSON object", "der Status-Blob ist kein JSON-Objekt"),
+    ("status blob has no aggregateStatus", "der Status-Blob hat kein aggregateStatus"),
+    ("error.json is not a JSON object", "error.json ist kein JSON-Objekt"),
+    ("error.json failure_count is not a number", "failure_count in error.json ist keine Zahl"),
+    # waagent.conf
+    ("waagent.conf is empty (the agent refuses an empty configuration)",
+     "waagent.conf ist leer (der Agent lehnt eine leere Konfiguration ab)"),
+    ("a second waagent.conf in the bundle (the first: {path}); a key set in both takes this file's value",
+     "eine zweite waagent.conf im Log-Paket (die erste: {path}); ein in beiden gesetzter Schlüssel erhält "
+     "den Wert dieser Datei"),
+    ("more than {n} lines; the rest ignored", "mehr als {n} Zeilen; der Rest wird ignoriert"),
+    ("no key=value line found in waagent.conf", "keine Zeile key=value in waagent.conf gefunden"),
+    # goal state, ovf-env, vmSettings, XML (ParseError texts arrive nested in "unreadable: ...")
+    ("unexpected root element <{element}> in {what}", "unerwartetes Wurzelelement <{element}> in {what}"),
+    ("goal state has no numeric Incarnation", "der Zielzustand hat keine numerische Incarnation"),
+    ("GAFamily Version is not a version number; ignored", "GAFamily Version ist keine Versionsnummer; ignoriert"),
+    ("Plugin without a name", "Plugin ohne Namen"),
+    ("PluginSettings version {a} of {name} differs from the Plugin version {b}",
+     "PluginSettings-Version {a} von {name} weicht von der Plugin-Version {b} ab"),
+    ("Failed to validate OVF: LinuxProvisioningConfigurationSet not found",
+     "Prüfung der OVF fehlgeschlagen: LinuxProvisioningConfigurationSet nicht gefunden"),
+    ("malformed vmSettings JSON: {err}", "fehlerhaftes vmSettings-JSON: {err}"),
+    ("vmSettings is not a JSON object", "vmSettings ist kein JSON-Objekt"),
+    ("vmSettings extensionGoalStates is not a list", "extensionGoalStates in vmSettings ist keine Liste"),
+    ("an element with more than {n} attributes", "ein Element mit mehr als {n} Attributen"),
+    ("XML entity declarations are not allowed", "Entity-Deklarationen in XML sind nicht erlaubt"),
+    ("XML external DTD references are not allowed", "Verweise auf externe DTDs in XML sind nicht erlaubt"),
+    ("empty XML document", "leeres XML-Dokument"),
+    ("malformed XML: no root element", "fehlerhaftes XML: kein Wurzelelement"),
+    ("malformed XML: {err}", "fehlerhaftes XML: {err}"),
+    ("unreadable XML: {err}", "unlesbares XML: {err}"),
+    ("{msg}; read what could be recovered", "{msg}; gelesen, was sich retten ließ"),
+    # bundle ingest (ingest.py): archives, folders, limits
+    ("no file of a known kind in the bundle", "keine Datei bekannter Art im Log-Paket"),
+    ("{n} members share their data with another member (overlapping entries, a zip bomb?): not read",
+     "{n} Archiveinträge teilen ihre Daten mit einem anderen (überlappende Einträge, eine Zip-Bombe?): "
+     "nicht gelesen"),
+    ("could not be read: {err}", "konnte nicht gelesen werden: {err}"),
+    ("encrypted member: not read", "verschlüsselter Archiveintrag: nicht gelesen"),
+    ("not a readable archive (bad tar: {err})", "kein lesbares Archiv (fehlerhaftes tar: {err})"),
+    ("archive is corrupt or truncated after {n} entries: {err}; the rest is not read",
+     "das Archiv ist nach {n} Einträgen beschädigt oder abgeschnitten: {err}; der Rest wird nicht gelesen"),
+    ("folder not readable: {err}", "Ordner nicht lesbar: {err}"),
+    ("symbolic link to a folder inside the bundle: not followed (its files are read at their real place)",
+     "symbolischer Link auf einen Ordner im Log-Paket: nicht verfolgt (seine Dateien werden an ihrem "
+     "echten Ort gelesen)"),
+    ("not readable: {err}", "nicht lesbar: {err}"),
+    ("the same file as {path} (a link): read once, there",
+     "dieselbe Datei wie {path} (ein Link): nur dort gelesen"),
+    ("{fmt} file with no tar inside: not expanded", "{fmt}-Datei ohne tar darin: nicht entpackt"),
+    ("not a readable archive (unknown format): not expanded",
+     "kein lesbares Archiv (unbekanntes Format): nicht entpackt"),
+    ("archive could not be read: {err}", "das Archiv konnte nicht gelesen werden: {err}"),
+    ("the zip declares {n} members (limit {limit})", "das Zip gibt {n} Archiveinträge an (Grenze {limit})"),
+    ("the zip's list of members is {size} (limit {size2})",
+     "die Liste der Archiveinträge des Zips ist {size} groß (Grenze {size2})"),
+    ("the zip lists {n} members (limit {limit})", "das Zip listet {n} Archiveinträge auf (Grenze {limit})"),
+    ("not a readable archive: {path} (bad zip: {err})", "kein lesbares Archiv: {path} (fehlerhaftes Zip: {err})"),
+    ("refusing member {name}: {msg}", "Archiveintrag {name} abgelehnt: {msg}"),
+    ("refusing {path}: {msg}", "{path} abgelehnt: {msg}"),
+    ("more than {n} files: the rest were not read", "mehr als {n} Dateien: der Rest wurde nicht gelesen"),
+    ("not read: the bundle's total size limit of {size} is reached",
+     "nicht gelesen: die Gesamtgrößengrenze des Log-Pakets von {size} ist erreicht"),
+    ("is {size}: only the first {size2} are read", "ist {size} groß: nur die ersten {size2} werden gelesen"),
+    ("appears twice in the archive; the later copy is used, the earlier one is not read",
+     "kommt zweimal im Archiv vor; die spätere Kopie wird verwendet, die frühere nicht gelesen"),
+    ("cut at the size limit of {size}; the rest is not read",
+     "an der Größengrenze von {size} abgeschnitten; der Rest wird nicht gelesen"),
+    ("read error, the rest is missing: {err}", "Lesefehler, der Rest fehlt: {err}"),
+    ("{unsupported}: not supported, decompress it first",
+     "{unsupported}: nicht unterstützt, entpacken Sie die Datei zuerst"),
+    ("shrank while being read ({got} of the {expected} bytes listed: rotated or truncated during the "
+     "analysis?); the rest is missing",
+     "beim Lesen geschrumpft ({got} der {expected} angegebenen Bytes: während der Analyse rotiert oder "
+     "gekürzt?); der Rest fehlt"),
+    ("grew while being read ({n} bytes more than listed: written to during the analysis); those are read too",
+     "beim Lesen gewachsen ({n} Bytes mehr als angegeben: während der Analyse beschrieben); diese werden "
+     "mitgelesen"),
+    ("corrupt {fmt} data after {size}: {err}", "beschädigte {fmt}-Daten nach {size}: {err}"),
+    ("decompressed size exceeds the size limit of {size}; the rest is not read",
+     "die entpackte Größe überschreitet die Größengrenze von {size}; der Rest wird nicht gelesen"),
+    ("compression ratio exceeds the limit of {limit}:1 ({fmt} bomb?); the rest is not read",
+     "das Kompressionsverhältnis überschreitet die Grenze von {limit}:1 ({fmt}-Bombe?); der Rest wird "
+     "nicht gelesen"),
+    ("unexpected data after the end of the {fmt} stream ignored",
+     "unerwartete Daten nach dem Ende des {fmt}-Datenstroms ignoriert"),
+    ("{fmt} stream ends early (truncated) after {size}",
+     "{fmt}-Datenstrom endet vorzeitig (abgeschnitten) nach {size}"),
+    ("gzip checksum does not match after {size}: the content may be damaged",
+     "die gzip-Prüfsumme stimmt nach {size} nicht: der Inhalt kann beschädigt sein"),
+    # why a member or file is refused (the {msg} of "refusing ...")
+    ("a NUL byte in its name", "ein NUL-Byte im Namen"),
+    ("an absolute path", "ein absoluter Pfad"),
+    ("'..' in its path (path traversal)", "'..' im Pfad (Path Traversal)"),
+    ("an empty name", "ein leerer Name"),
+    ("its name holds a NUL byte (it would pass for another file)",
+     "der Name enthält ein NUL-Byte (er ginge als eine andere Datei durch)"),
+    ("a symbolic link (links are never followed)", "ein symbolischer Link (Links werden nie verfolgt)"),
+    ("a symbolic link pointing outside the bundle (links are never followed)",
+     "ein symbolischer Link, der aus dem Log-Paket hinauszeigt (Links werden nie verfolgt)"),
+    ("a symbolic link to a parent folder (directory loop; not followed)",
+     "ein symbolischer Link auf einen übergeordneten Ordner (Verzeichnisschleife; nicht verfolgt)"),
+    ("a symbolic link to {target} (links are never followed)",
+     "ein symbolischer Link auf {target} (Links werden nie verfolgt)"),
+    ("a hard link to {target} (links are never followed)", "ein harter Link auf {target} (Links werden nie verfolgt)"),
+    ("a dangling symbolic link", "ein ins Leere zeigender symbolischer Link"),
+    ("a {ftype}, not a regular file", "keine reguläre Datei, sondern {ftype}"),
+    ("not a regular file (sparse or unknown entry type)",
+     "keine reguläre Datei (Sparse- oder unbekannter Eintragstyp)"),
+    ("compression ratio {ratio}:1 exceeds the limit of {limit}:1 (zip bomb?)",
+     "Kompressionsverhältnis {ratio}:1 überschreitet die Grenze von {limit}:1 (Zip-Bombe?)"),
+    ("the members read so far expand to over {x} times their packed size (zip bomb?): this and further such "
+     "members are not read",
+     "die bisher gelesenen Archiveinträge entpacken sich auf über das {x}-Fache ihrer gepackten Größe "
+     "(Zip-Bombe?): dieser und weitere solche Archiveinträge werden nicht gelesen"),
+    ("a folder more than {n} levels deep: not read", "ein Ordner mehr als {n} Ebenen tief: nicht gelesen"),
+    ("a directory loop (folder seen before)", "eine Verzeichnisschleife (Ordner schon gesehen)"),
+    ("an archive nested more than {n} levels deep (not expanded; bundle is partial)",
+     "ein mehr als {n} Ebenen tief verschachteltes Archiv (nicht entpackt; Log-Paket unvollständig)"),
+    # the lines of Report.partial_reasons that are not problem messages (analyzer._partial_reasons)
+    ("not read ({msg})", "nicht gelesen ({msg})"),
+    ("read only in part", "nur teilweise gelesen"),
+    ("... and {n} more", "... und {n} weitere"),
+    # general ones last: "empty {what}" would take "empty XML document"
+    ("empty {what}", "leer: {what}"),
+]
+
+# problem texts that are also STRINGS entries (the call site passes key= and params=): the English
+# entry is the message as the code writes it, so it serves as the template too
+_KEYED_PROBLEMS = ("problem.more", "problem.local_time", "problem.bad_dates", "problem.bad_syslog_dates",
+                   "problem.collection_future", "problem.records_after_collection")
+
+# endings the ingest step appends to any message (tried when the whole message matches no template)
+PROBLEM_SUFFIXES_DE: tuple[tuple[str, str], ...] = (
+    ("; a file the analysis would read (bundle is partial)",
+     "; eine Datei, die die Analyse lesen würde (Log-Paket unvollständig)"),
+    (" (bundle is partial)", " (Log-Paket unvollständig)"),
+)
+
+# words the code puts into a message as {what}, {ftype} or {unsupported}
+PROBLEM_WORDS_DE: dict[str, str] = {
+    # {what}: the file a JSON/XML problem is in
+    "status file": "der Statusdatei", "settings file": "der Einstellungsdatei", "status blob": "dem Status-Blob",
+    "a goal state file": "einer Zielzustandsdatei",
+    # {ftype}: ingest._file_type
+    "character device": "ein zeichenorientiertes Gerät", "block device": "ein blockorientiertes Gerät",
+    "fifo": "ein FIFO", "socket": "ein Socket", "folder": "ein Ordner", "special file": "eine Spezialdatei",
+    # {unsupported}: ingest.UNSUPPORTED
+    "zstd-compressed file": "zstd-komprimierte Datei", "lz4-compressed file": "lz4-komprimierte Datei",
+    "7-Zip archive": "7-Zip-Archiv", "RAR archive": "RAR-Archiv", "lzip-compressed file": "lzip-komprimierte Datei",
+    "compress (.Z) file": "compress-Datei (.Z)",
+}
+# "empty {what}" reads better as a sentence of its own in German
+_EMPTY_WHAT_DE = {"status file": "leere Statusdatei", "settings file": "leere Einstellungsdatei",
+                  "status blob": "leerer Status-Blob", "HandlerStatus": "leere HandlerStatus-Datei",
+                  "error.json": "leere error.json", "HandlerManifest.json": "leere HandlerManifest.json",
+                  "HandlerEnvironment.json": "leere HandlerEnvironment.json"}
+
+_FIELD = re.compile(r"\{(\w+)\}")
+
+
+def _template_rx(template: str) -> re.Pattern[str]:
+    """``"read error after {n} records: {msg}"`` -> a regex with a named group per ``{field}``."""
+    out, pos = [], 0
+    for m in _FIELD.finditer(template):
+        out.append(re.escape(template[pos:m.start()]))
+        out.append(f"(?P<{m.group(1)}>.+?)")
+        pos = m.end()
+    out.append(re.escape(template[pos:]))
+    return re.compile("".join(out), re.DOTALL)
+
+
+def problem_messages_de() -> list[tuple[re.Pattern[str], str]]:
+    """(English message regex with named groups for the variable parts, German format string),
+    compiled on first use (a German report only: 130 regexes cost 30 ms of every start-up)."""
+    if not _COMPILED:
+        _COMPILED.extend([(_template_rx(STRINGS[k]["en"]), STRINGS[k]["de"]) for k in _KEYED_PROBLEMS]
+                         + [(_template_rx(en), de) for en, de in _PROBLEM_TEMPLATES])
+    return _COMPILED
+
+
+_COMPILED: list[tuple[re.Pattern[str], str]] = []
+
+
+def _problem_de(message: str, depth: int = 0) -> str | None:
+    """German of one English problem message, or None when no template matches."""
+    if depth > 3 or not message:
+        return None
+    if message.startswith("empty ") and message[6:] in _EMPTY_WHAT_DE:
+        return _EMPTY_WHAT_DE[message[6:]]
+    for en_end, de_end in PROBLEM_SUFFIXES_DE:  # first: a {field} at the end would swallow it
+        if message.endswith(en_end):
+            core = _problem_de(message[:-len(en_end)], depth + 1)
+            if core is not None:
+                return core + de_end
+    for rx, de in problem_messages_de():
+        m = rx.fullmatch(message)
+        if m is None:
+            continue
+        values = {}
+        for name, value in m.groupdict().items():
+            if name.startswith("msg"):
+                value = _problem_de(value, depth + 1) or value
+            elif name in ("what", "ftype", "unsupported"):
+                value = PROBLEM_WORDS_DE.get(value, value)
+            elif name.startswith("size") and value.endswith(" bytes"):
+                value = value[:-len(" bytes")] + " Bytes"
+            values[name] = value
+        return de.format_map(values)
+    return None
+
+
+def problem_text(message: str, lang: str, key: str | None = None, params: dict | None = None) -> str:
+    """A ParseProblem's message in ``lang``: German by ``key``/``params`` (STRINGS) or else by the
+    template table :func:`problem_messages_de`; the message as given in English or when untranslated.
+
+    ``problem_text("cut at the size limit of 64 MiB; the rest is not read", "de")``
+    -> ``"an der Größengrenze von 64 MiB abgeschnitten; der Rest wird nicht gelesen"``
+    """
+    message = "" if message is None else str(message)
+    if norm_lang(lang) != "de":
+        return message
+    if key and key in STRINGS:
+        try:
+            return STRINGS[key].get("de", STRINGS[key][DEFAULT_LANG]).format(**(params or {}))
+        except (KeyError, IndexError, ValueError, AttributeError):
+            pass  # params missing: the message itself still says it
+    return _problem_de(message) or message
+
+
+def partial_reason_text(line: str, lang: str) -> str:
+    """One ``Report.partial_reasons`` line (``"<source>: <problem message>"``) in ``lang``."""
+    line = "" if line is None else str(line)
+    if norm_lang(lang) != "de":
+        return line
+    whole = _problem_de(line)  # "... and 3 more"
+    if whole is not None:
+        return whole
+    start = 0
+    while True:
+        i = line.find(": ", start)
+        if i < 0:
+            return line
+        de = _problem_de(line[i + 2:])
+        if de is not None:
+            return f"{line[:i]}: {de}"
+        start = i + 1

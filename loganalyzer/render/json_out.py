@@ -187,15 +187,19 @@ def _finding(f: Any, lang: str, catalogue: dict) -> dict[str, Any]:
 
 
 def _problems(problems: Any, lang: str) -> list[dict[str, Any]]:
-    """Parse problems; the project's own fixed messages (those with a key) in the report language."""
-    from ..i18n import t
+    """Parse problems; the project's own fixed messages in the report language (English as the
+    code wrote them; German by the problem's key or the template table, :func:`i18n.problem_text`)."""
+    from ..i18n import problem_text, t
     out = []
     for p in problems or []:
         try:
             d = _clean(p.to_dict())
             key = getattr(p, "key", None)
-            if key:
-                d["message"] = redact(t(key, lang, **(getattr(p, "params", None) or {})))
+            params = getattr(p, "params", None) or {}
+            if lang != "en":
+                d["message"] = redact(problem_text(str(p.message), lang, key=key, params=params))
+            elif key:
+                d["message"] = redact(t(key, lang, **params))
         except Exception:
             d = {"error": redact(str(p))}
         out.append(d)

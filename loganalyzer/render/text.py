@@ -29,7 +29,7 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
-from ..i18n import norm_lang, reason, severity_label, t, value_label
+from ..i18n import norm_lang, partial_reason_text, reason, severity_label, t, value_label
 from . import fmt_conf, fmt_span, fmt_ts, one_line, printable, where
 from .json_out import report_to_dict
 
@@ -178,7 +178,7 @@ def header_rows(data: dict, lang: str) -> list[tuple[str, str]]:
     unknown = t("label.unknown", lang)
     rows: list[tuple[str, str]] = [(t("label.bundle", lang), data.get("bundle") or unknown)]
     if data.get("partial"):
-        reasons = [str(r) for r in data.get("partial_reasons") or []]
+        reasons = [partial_reason_text(str(r), lang) for r in data.get("partial_reasons") or []]
         text = "; ".join(reasons[:3]) + (f"; {t('partial.more', lang, n=len(reasons) - 3)}" if len(reasons) > 3 else "")
         rows.append((t("label.partial", lang), text or t("label.unknown", lang)))
     ct = facts.get("collection_time")
