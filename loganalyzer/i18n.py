@@ -54,6 +54,8 @@ STRINGS: dict[str, dict[str, str]] = {
     "inputs.error": {"en": "{n} unreadable", "de": "{n} unlesbar"},
     "inputs.unknown": {"en": "{n} not recognised", "de": "{n} nicht erkannt"},
     "inputs.missing": {"en": "{n} missing", "de": "{n} fehlend"},
+    "inputs.duplicate": {"en": "{n} duplicate (content read already)", "de": "{n} doppelt (Inhalt schon gelesen)"},
+    "source.newest_record": {"en": "newest log record", "de": "neuester Log-Eintrag"},
     "inputs.other": {"en": "{n} {status}", "de": "{n} {status}"},
     "inputs.none": {"en": "no input files", "de": "keine Eingabedateien"},
     # extension columns

@@ -164,7 +164,7 @@ def _inputs_summary(inputs: list[dict], lang: str) -> str:
     truncated = sum(1 for i in inputs if i.get("truncated"))
     if truncated:
         parts.append(t("inputs.truncated", lang, n=truncated))
-    for st in ("missing", "skipped", "error", "unknown"):
+    for st in ("missing", "skipped", "error", "unknown", "duplicate"):
         if status.get(st):
             parts.append(t(f"inputs.{st}", lang, n=status.pop(st)))
     for st, n in sorted(status.items()):
@@ -184,6 +184,8 @@ def header_rows(data: dict, lang: str) -> list[tuple[str, str]]:
     ct = facts.get("collection_time")
     if ct:
         src = facts.get("collection_time_source")
+        if src == "newest log record":
+            src = t("source.newest_record", lang)
         rows.append((t("label.collected", lang),
                      f"{fmt_ts(ct)} {t('label.utc', lang)}" + (f" ({src})" if src else "")))
     agent = []
