@@ -765,7 +765,7 @@ def read_agent_log(stream: BinaryIO, source: str, kind: str, ctx: ParseContext, 
                 (last.ts, last.tz_guess)
         if p.bad_ts:
             ctx.problem(source, f"{p.bad_ts} header line(s) with an impossible date; kept without time",
-                    key="problem.bad_dates", params={"n": p.bad_ts})
+                        key="problem.bad_dates", params={"n": p.bad_ts})
     finally:
         marker.close()
         sync()

@@ -451,8 +451,8 @@ def fact_lease_missing_245(rule: FactRule, ctx: Context) -> FactResult:
     return FactResult(False)
 
 
-# local time read as UTC is this much later than the true UTC time at most (UTC-12): a silence
-# measured from it may be that much shorter in truth
+# local time read as UTC is at most this much earlier than the true UTC time (a UTC-12 zone): a
+# silence measured from it may be that much shorter in truth
 WEST_MOST_OFFSET = timedelta(hours=12)
 NOT_EVALUABLE_LOCAL_TIME = ("the agent's last record is in local time of an unknown zone (read as UTC): "
                             "the silence before collection cannot be told within the VM's UTC offset")
