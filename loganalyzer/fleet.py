@@ -1354,8 +1354,8 @@ def _execute(inputs, out: Path, *, jobs, timeout, force, engine, scheduler, anal
         engine_ = LocalEngine(jobs, timeout)
         # bundles new to this folder (or all, with --force) will be analysed: their workers start
         # and load the patterns while the inputs are hashed
-        new = sum(1 for p in paths if force or state_key(str(p)) not in state.entries
-                  or state.entries[state_key(str(p))]["row"].get("patterns_version") != patterns_version)
+        known = [state.entries.get(state_key(str(p))) for p in paths]
+        new = sum(1 for e in known if force or e is None or e["row"].get("patterns_version") != patterns_version)
         if new:
             engine_.prestart(min(jobs, new), {"analyze": analyze_fn, "options": options})
     try:

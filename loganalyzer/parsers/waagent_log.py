@@ -415,24 +415,23 @@ class RecordBuilder:
             if shown != "ERROR" and shown != "WARNING":
                 self._lite = (n, raw, message, ts, level, shown, thread, prefix, era, tz_guess)
                 return done
+        self._open(n, raw, message, ts, level, thread, prefix, era, tz_guess)
+        return done
+
+    def _open(self, n: int, raw: str, message: str, ts: datetime | None, level: str | None,
+              thread: str | None, prefix: str | None, era: str | None, tz_guess: bool) -> None:
         self._cur = Record(source=self.source, line=n, ts=ts, level=level, message=message,
                            kind=self.kind, thread=thread, prefix=prefix, era=era,
                            tz_guess=tz_guess and ts is not None, raw=raw, end_line=n)
         self._parts = [message]
         self._chars = len(message)
         self._end = n
-        return done
 
     def _build_lite(self) -> None:
         """Build the quiet record held by fields: a continuation line makes it a record to read."""
         n, raw, message, ts, level, _shown, thread, prefix, era, tz_guess = self._lite
         self._lite = None
-        self._cur = Record(source=self.source, line=n, ts=ts, level=level, message=message,
-                           kind=self.kind, thread=thread, prefix=prefix, era=era,
-                           tz_guess=tz_guess, raw=raw, end_line=n)
-        self._parts = [message]
-        self._chars = len(message)
-        self._end = n
+        self._open(n, raw, message, ts, level, thread, prefix, era, tz_guess)
 
     def add(self, n: int, text: str, raw: str | None = None) -> Record | None:
         if self._lite is not None:
