@@ -321,16 +321,17 @@ def _widen(c, ts: datetime) -> None:
 
 
 def _slash_hour(key: str, p: AgentLineParser) -> tuple[int, bool] | None:
-    """(UTC epoch of the local hour ``YYYY/MM/DD HH``, offset is whole hours) or None (invalid)."""
+    """(UTC epoch of the local hour ``YYYY/MM/DD HH``, offset is whole hours), or None: an invalid
+    hour, or one a fall-back repeats (its lines go to the exact parser, which tells the passes
+    apart by file order)."""
     naive = _hour_of(key, "/", " ")
     if naive is None:
         return None
-    utc = p.local_ts(key + ":00:00.000000")  # valid, so no bad-date count
-    if utc is None:  # pragma: no cover - the zone could not convert it
+    off = p.hour_offset(key)
+    if off is None:
         return None
-    epoch = int(utc.timestamp())
-    shift = int(naive.replace(tzinfo=UTC).timestamp()) - epoch
-    return epoch, shift % 3600 == 0
+    shift = int(off.total_seconds())
+    return int(naive.replace(tzinfo=UTC).timestamp()) - shift, shift % 3600 == 0
 
 
 def _e12_era(tok: str) -> str:

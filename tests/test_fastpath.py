@@ -743,3 +743,38 @@ def test_local_time_in_the_vms_zone_fast_equals_slow(tmp_path: Path, zone: str) 
     data, r = report(tmp_path, fast=True)
     assert r.facts.timezone == zone
     assert not any("local time without a zone" in p.message for p in r.problems)
+
+
+@pytest.mark.parametrize("chunk,quiet", [(1 << 22, False), (1024, True)])
+def test_repeated_autumn_hour_fast_equals_slow(tmp_path: Path, monkeypatch, chunk: int, quiet: bool) -> None:
+    """A Berlin VM's E2 log written through the 2024-10-27 fall-back (02:00 - 02:59 twice): the fast
+    path hands the repeated hour's lines to the exact parser, which tells the passes apart by file
+    order. Three daemon exits 64 minutes apart (00:52Z, 01:47Z, 01:56Z) are no crash loop to escalate;
+    they were read 9 minutes apart (red team 11 a06)."""
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+    berlin = ZoneInfo("Europe/Berlin")
+    exits = {datetime(2024, 10, 27, h, m, tzinfo=timezone.utc) for h, m in ((0, 52), (1, 47), (1, 56))}
+    msg = ("Agent WALinuxAgent-2.2.44 launched with command 'python3 -u bin/WALinuxAgent-2.2.44-py2.7.egg "
+           "-run-exthandlers' failed with return code: 1")
+    lines = []
+    t = datetime(2024, 10, 26, 23, 30, tzinfo=timezone.utc)
+    while t < datetime(2024, 10, 27, 2, 30, tzinfo=timezone.utc):
+        stamp = t.astimezone(berlin).strftime("%Y/%m/%d %H:%M:%S.000000")
+        if t in exits:
+            lines.append(f"{stamp} WARNING Daemon {msg}")
+        else:
+            lines.append(f"{stamp} INFO Daemon Daemon Agent WALinuxAgent-2.2.44 is running")
+        t += timedelta(minutes=1)
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc/timezone").write_text("Europe/Berlin\n")
+    (tmp_path / "var/log").mkdir(parents=True)
+    (tmp_path / "var/log/waagent.log").write_text("\n".join(lines) + "\n")
+    small_chunks(monkeypatch, chunk, quiet)
+    assert_same(tmp_path)
+    data, _ = report(tmp_path, fast=True)
+    found = [f for f in data["findings"] if f["cause"] == "agent-crash-loop"]
+    assert found and "escalated" not in found[0].get("details", {})
+    assert (found[0]["first_seen"], found[0]["last_seen"]) == ("2024-10-27T00:52:00Z", "2024-10-27T01:56:00Z")
+    assert sorted(e["ts"] for e in found[0]["evidence"]) == ["2024-10-27T00:52:00Z", "2024-10-27T01:47:00Z",
+                                                            "2024-10-27T01:56:00Z"]

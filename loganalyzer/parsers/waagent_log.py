@@ -29,6 +29,7 @@ from . import ParseContext, text_parser
 
 UTC = timezone.utc
 _ZERO = timedelta(0)
+FOLD_BACK_SECONDS = 60  # a repeated hour's stamps going back this far: its second pass began
 MAX_RECORD_LINES = 200  # physical lines joined into one record before a new one is started
 MAX_RECORD_CHARS = 64 * 1024
 
@@ -100,7 +101,7 @@ _fromiso = datetime.fromisoformat
 class AgentLineParser:
     """Header logic for agent lines, with per-file memory of the eras seen (E3 vs E4, E1 vs E2)."""
 
-    __slots__ = ("tz", "tz_guess", "seen_e4", "seen_e2", "bad_ts", "_utc", "_offsets")
+    __slots__ = ("tz", "tz_guess", "seen_e4", "seen_e2", "bad_ts", "_utc", "_offsets", "_folds")
 
     def __init__(self, ctx: ParseContext | None = None) -> None:
         tz = ctx.tz if ctx is not None else UTC
@@ -109,26 +110,68 @@ class AgentLineParser:
         self._utc = self.tz is UTC or self.tz == UTC
         self.seen_e4 = False
         self.seen_e2 = False
-        self._offsets: dict[str, timedelta] = {}
+        self._offsets: dict[str, timedelta | tuple[timedelta, timedelta]] = {}
+        self._folds: dict[str, list[int]] = {}  # repeated hour -> [fold, latest second of the hour seen]
         self.bad_ts = 0  # header lines whose date did not exist (2023/02/30 ...)
 
     # -- timestamps --------------------------------------------------------------------
+    def _hour_offsets(self, key: str) -> timedelta | tuple[timedelta, timedelta]:
+        """The UTC offset of the wall-clock hour ``YYYY-MM-DD HH``; for the hour a fall-back
+        repeats, (offset of its first pass, offset of its second). Raises ValueError."""
+        off = self._offsets.get(key)
+        if off is None:  # one zone lookup per wall-clock hour
+            naive = _fromiso(key + ":30")
+            first = naive.replace(tzinfo=self.tz).utcoffset() or _ZERO
+            second = naive.replace(tzinfo=self.tz, fold=1).utcoffset() or _ZERO
+            off = first if first <= second else (first, second)  # first < second: a spring gap
+            if len(self._offsets) > 4096:
+                self._offsets.clear()
+            self._offsets[key] = off
+        return off
+
+    def hour_offset(self, key: str) -> timedelta | None:
+        """The UTC offset of the local hour ``YYYY-MM-DD HH`` (``/`` accepted), None for an hour
+        a fall-back repeats (which pass a stamp is on depends on the lines before it)."""
+        if self._utc:
+            return _ZERO
+        try:
+            off = self._hour_offsets(key.replace("/", "-"))
+        except (ValueError, OverflowError, TypeError):
+            return None
+        return None if off.__class__ is tuple else off
+
     def local_ts(self, text: str) -> datetime | None:
-        """'YYYY/MM/DD HH:MM:SS[.ffffff]' (or with '-') in the assumed local zone -> UTC."""
+        """'YYYY/MM/DD HH:MM:SS[.ffffff]' (or with '-') in the assumed local zone -> UTC.
+
+        In the hour a fall-back repeats (Berlin's 02:00 - 02:59 on the last Sunday of October)
+        a stamp is on the first pass until one goes back more than a minute behind the latest
+        stamp of that hour read so far: from there on (file order) it is the second pass.
+        Red team 11: 02:52 CEST, 02:47 CET, 02:56 CET (64 minutes) were read as 9 minutes."""
         iso = text.replace("/", "-")
         try:
             if self._utc:
                 return _fromiso(iso + "+00:00")
-            off = self._offsets.get(iso[:13])
-            if off is None:  # one zone lookup per wall-clock hour
-                off = _fromiso(iso[:13] + ":30").replace(tzinfo=self.tz).utcoffset() or _ZERO
-                if len(self._offsets) > 4096:
-                    self._offsets.clear()
-                self._offsets[iso[:13]] = off
-            return _fromiso(iso + "+00:00") - off
+            off = self._hour_offsets(iso[:13])
+            ts = _fromiso(iso + "+00:00")
+            if off.__class__ is tuple:
+                off = off[self._fold(iso[:13], ts.minute * 60 + ts.second)]
+            return ts - off
         except (ValueError, OverflowError, TypeError):
             self.bad_ts += 1
             return None
+
+    def _fold(self, key: str, second: int) -> int:
+        """Which pass (0, 1) of the repeated hour ``key`` a stamp at ``second`` of it is on."""
+        state = self._folds.get(key)
+        if state is None:
+            self._folds[key] = [0, second]
+            return 0
+        if state[0] == 0:
+            if second < state[1] - FOLD_BACK_SECONDS:
+                state[0] = 1
+            elif second > state[1]:
+                state[1] = second
+        return state[0]
 
     # -- headers -------------------------------------------------------------------------
     def header(self, line: str) -> AgentHeader | None:
