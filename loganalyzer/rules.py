@@ -39,6 +39,7 @@ except ModuleNotFoundError:  # pragma: no cover
 
 SEVERITY_WEIGHT = {"info": 0.15, "warning": 0.35, "error": 0.65, "critical": 0.85}
 MAX_EVIDENCE = 5
+EXPLAINED_MAX_SEVERITY = "warning"  # the most an explained finding (a probable consequence) shows
 SAMPLES = 6  # evidence samples kept per (pattern, cause): first and last few
 
 
@@ -183,12 +184,18 @@ class Route:
     match: regex.Pattern
     add: tuple[str, ...]
     remove: tuple[str, ...]
+    exclude: tuple[str, ...] = ()  # patterns the globs take in that are not routed
+
+    def routes(self, pattern: Pattern) -> bool:
+        """Whether hits of ``pattern`` go through this route (it depends on the pattern only)."""
+        pid = pattern.id
+        return bool(pattern.causes) and any(fnmatch.fnmatchcase(pid, g) for g in self.patterns) \
+            and not any(fnmatch.fnmatchcase(pid, g) for g in self.exclude)
 
     def causes_for(self, pattern: Pattern, record: Record, groups: dict[str, str],
                    causes: set[str]) -> None:
-        if not pattern.causes or not any(fnmatch.fnmatchcase(pattern.id, g) for g in self.patterns):
-            return
-        self.apply(record, groups, causes)
+        if self.routes(pattern):
+            self.apply(record, groups, causes)
 
     def apply(self, record: Record, groups: dict[str, str], causes: set[str]) -> None:
         """Re-route ``causes`` when a field matches (the pattern is known to be one of ours)."""
@@ -205,6 +212,18 @@ class Route:
                 causes.difference_update(self.remove)
                 causes.update(self.add)
                 return
+
+
+@dataclass(frozen=True)
+class Explains:
+    """When ``cause`` is found, the ``explains`` causes rank below it as its probable consequences;
+    ``when``: only if hits of these patterns support ``cause``; ``unless``: not a finding that hits
+    of these patterns support (a root cause of its own)."""
+
+    cause: str
+    explains: tuple[str, ...]
+    when: tuple[str, ...] = ()
+    unless: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -231,7 +250,7 @@ class FactRule:
 class RuleSet:
     thresholds: list[Threshold]
     routes: list[Route]
-    explains: dict[str, tuple[str, ...]]
+    explains: list[Explains]
     facts: list[FactRule]
     escalations: list[Escalate] = field(default_factory=list)
 
@@ -253,6 +272,10 @@ class RuleSet:
             refs.update(t.recovered_by)
         for r in self.routes:
             refs.update(r.patterns)
+            refs.update(r.exclude)
+        for ex in self.explains:
+            refs.update(ex.when)
+            refs.update(ex.unless)
         for fr in self.facts:
             refs.update(fr.params.get("patterns", []))
             refs.update(fr.params.get("open", []))
@@ -267,7 +290,7 @@ def load_rules(path: Path | None = None) -> RuleSet:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        return RuleSet([], [], {}, [])
+        return RuleSet([], [], [], [])
     except tomllib.TOMLDecodeError as exc:
         raise RuleError(f"{path}: TOML syntax error: {exc}") from None
     try:
@@ -275,9 +298,11 @@ def load_rules(path: Path | None = None) -> RuleSet:
                                 parse_duration(t.get("window")), tuple(t.get("recovered_by", [])))
                       for t in data.get("threshold", [])]
         routes = [Route(tuple(r["patterns"]), tuple(r.get("fields", ["ext", "prefix"])),
-                        regex.compile(r["match"]), tuple(r.get("add", [])), tuple(r.get("remove", [])))
+                        regex.compile(r["match"]), tuple(r.get("add", [])), tuple(r.get("remove", [])),
+                        tuple(r.get("exclude", [])))
                   for r in data.get("route", [])]
-        explains = {e["cause"]: tuple(e["explains"]) for e in data.get("explains", [])}
+        explains = [Explains(e["cause"], tuple(e["explains"]), tuple(e.get("when", [])), tuple(e.get("unless", [])))
+                    for e in data.get("explains", [])]
         escalations = [Escalate(e["cause"], tuple(e["patterns"]), int(e.get("min_count", 1)),
                                 parse_duration(e.get("window")), e["severity"], e.get("note", ""))
                        for e in data.get("escalate", [])]
@@ -588,6 +613,11 @@ def _within_window(times: list[float], min_count: int, window: timedelta | None)
     return False
 
 
+def _supported_by(support: "Support | None", globs: tuple[str, ...]) -> bool:
+    """Whether hits of a pattern matching one of ``globs`` are among ``support``'s."""
+    return support is not None and any(fnmatch.fnmatchcase(st.pattern.id, g) for st in support.stats for g in globs)
+
+
 @dataclass
 class Support:
     cause: str
@@ -645,15 +675,21 @@ def evaluate(ctx: Context, rules: RuleSet, causes: dict[str, Any]) -> tuple[list
                 f.severity = esc.severity
             f.confidence = round(min(0.99, f.confidence + 0.1), 3)
             f.details["escalated"] = esc.note or f"{esc.min_count}+ within {esc.window}"
-    for cause, explained in rules.explains.items():
-        top = present.get(cause)
-        if top is None:
+    for ex in rules.explains:
+        top = present.get(ex.cause)
+        if top is None or (ex.when and not _supported_by(supports.get(ex.cause), ex.when)):
             continue
-        for other in explained:
+        for other in ex.explains:
             f = present.get(other)
-            if f is not None and f.confidence <= top.confidence + 0.15 and f.explained_by is None:
-                f.explained_by = cause
+            if f is not None and f.confidence <= top.confidence + 0.15 and f.explained_by is None \
+                    and not (ex.unless and _supported_by(supports.get(other), ex.unless)):
+                f.explained_by = ex.cause
                 f.confidence = round(f.confidence * 0.6, 3)
+                if severity_rank(f.severity) > severity_rank(EXPLAINED_MAX_SEVERITY):
+                    # a consequence is not what to act on first (red team 12: extensions disabled
+                    # also showed a critical extension-load-failure that said to reinstall it)
+                    f.details["severity_before_explained"] = f.severity
+                    f.severity = EXPLAINED_MAX_SEVERITY
     findings.sort(key=lambda f: (-f.confidence, -severity_rank(f.severity), -f.count, f.cause))
     return findings, noise, not_evaluable
 
@@ -745,7 +781,7 @@ def route_causes(pattern: Pattern, record: Record, groups: dict[str, str], route
     if known is not None and known[0] is routes:
         mine = known[1]
     else:  # which routes apply depends on the pattern only: decide once
-        mine = [r for r in routes if pattern.causes and any(fnmatch.fnmatchcase(pattern.id, g) for g in r.patterns)]
+        mine = [r for r in routes if r.routes(pattern)]
         if len(_ROUTES_FOR) > 10_000:
             _ROUTES_FOR.clear()
         _ROUTES_FOR[key] = (routes, mine)

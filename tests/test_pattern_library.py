@@ -53,8 +53,8 @@ def test_rules_reference_existing_patterns():
     assert not missing
     for fr in rules.facts:
         assert fr.cause in CAUSES
-    for cause, explained in rules.explains.items():
-        assert cause in CAUSES and all(c in CAUSES for c in explained)
+    for ex in rules.explains:
+        assert ex.cause in CAUSES and all(c in CAUSES for c in ex.explains)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

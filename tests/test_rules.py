@@ -8,7 +8,7 @@ import regex
 
 from loganalyzer.model import Facts, InputFile, LeaseFact, Record
 from loganalyzer.patterns import Pattern
-from loganalyzer.rules import (Context, FactRule, PatternStats, Route, RuleSet, Threshold, evaluate,
+from loganalyzer.rules import (Context, Explains, FactRule, PatternStats, Route, RuleSet, Threshold, evaluate,
                                parse_duration, route_causes, version_tuple)
 
 T0 = datetime(2024, 5, 1, 10, 0, tzinfo=timezone.utc)
@@ -45,7 +45,7 @@ def test_duration_and_versions():
 
 def test_threshold_window_separates_noise_from_finding():
     p = pat("agent.child.crash")
-    rules = RuleSet([Threshold(("agent.child.*",), 3, timedelta(minutes=10))], [], {}, [])
+    rules = RuleSet([Threshold(("agent.child.*",), 3, timedelta(minutes=10))], [], [], [])
     spread = evaluate(ctx_with(stats_for(p, [0, 30, 60])), rules, {})
     assert spread[0] == [] and spread[1][0].count == 3  # 3 crashes an hour apart: noise
     burst = evaluate(ctx_with(stats_for(p, [0, 3, 6])), rules, {})
@@ -54,9 +54,9 @@ def test_threshold_window_separates_noise_from_finding():
 
 
 def test_confidence_grows_with_strength_and_amount():
-    weak = evaluate(ctx_with(stats_for(pat("a.w", "warning"), [0])), RuleSet([], [], {}, []), {})[0][0]
-    strong = evaluate(ctx_with(stats_for(pat("a.c", "critical"), [0])), RuleSet([], [], {}, []), {})[0][0]
-    many = evaluate(ctx_with(stats_for(pat("a.c", "critical"), range(20))), RuleSet([], [], {}, []), {})[0][0]
+    weak = evaluate(ctx_with(stats_for(pat("a.w", "warning"), [0])), RuleSet([], [], [], []), {})[0][0]
+    strong = evaluate(ctx_with(stats_for(pat("a.c", "critical"), [0])), RuleSet([], [], [], []), {})[0][0]
+    many = evaluate(ctx_with(stats_for(pat("a.c", "critical"), range(20))), RuleSet([], [], [], []), {})[0][0]
     assert 0 < weak.confidence < strong.confidence < many.confidence <= 0.99
     assert strong.severity == "critical" and weak.severity == "warning"
 
@@ -70,20 +70,57 @@ def test_route_by_captured_extension_name():
         "extension-operation-failed", "extension-load-failure"}
     assert route_causes(p, r, {"ext": "Microsoft.Azure.Extensions.CustomScript"}, [route]) == {
         "extension-operation-failed"}
+    # a pattern the globs take in but the route excludes keeps its own causes (Extensions.Enabled=n
+    # names VMSnapshotLinux, yet nothing failed to load)
+    off = Route(("ext.*",), ("ext",), regex.compile("VMSnapshot"), ("extension-load-failure",), (),
+                ("ext.processing_disabled",))
+    assert route_causes(pat("ext.processing_disabled", causes=("extensions-disabled",)), r,
+                        {"ext": "Microsoft.Azure.RecoveryServices.VMSnapshotLinux"}, [off]) == {"extensions-disabled"}
+    assert route_causes(p, r, {"ext": "VMSnapshotLinux"}, [off]) == {"extension-operation-failed", "extension-load-failure"}
 
 
 def test_explained_cause_ranks_below_its_explanation():
     a = stats_for(pat("dhcp.x", "error", ("dhcp-245-missing",)), [0], "dhcp-245-missing")
     b = stats_for(pat("gs.x", "error", ("wireserver-unreachable",)), [0, 1], "wireserver-unreachable")
-    rules = RuleSet([], [], {"dhcp-245-missing": ("wireserver-unreachable",)}, [])
+    rules = RuleSet([], [], [Explains("dhcp-245-missing", ("wireserver-unreachable",))], [])
     findings = evaluate(ctx_with({**a, **b}), rules, {})[0]
     assert [f.cause for f in findings] == ["dhcp-245-missing", "wireserver-unreachable"]
     assert findings[1].explained_by == "dhcp-245-missing"
 
 
+def test_explained_finding_shows_at_most_warning():
+    """A probable consequence is not what to act on first (red team 12: Extensions.Enabled=n also
+    showed a critical extension-load-failure whose advice is to reinstall the extension)."""
+    a = stats_for(pat("conf.x", "critical", ("extensions-disabled",)), [0, 1], "extensions-disabled")
+    b = stats_for(pat("ext.x", "critical", ("extension-load-failure",)), [0], "extension-load-failure")
+    rules = RuleSet([], [], [Explains("extensions-disabled", ("extension-load-failure",))], [])
+    top, other = evaluate(ctx_with({**a, **b}), rules, {})[0]
+    assert (top.cause, top.severity) == ("extensions-disabled", "critical")
+    assert (other.cause, other.severity, other.explained_by) == ("extension-load-failure", "warning", "extensions-disabled")
+    assert other.details["severity_before_explained"] == "critical"
+    alone = evaluate(ctx_with(b), rules, {})[0]
+    assert [(f.cause, f.severity, f.explained_by) for f in alone] == [("extension-load-failure", "critical", None)]
+
+
+def test_explains_when_and_unless():
+    """A crash loop explains 'agent not running' unless the daemon cannot start the ExtHandler at all
+    (no interpreter): then that explains the loop (red team 12, causes.md agent-not-running)."""
+    loop = stats_for(pat("child.exception", "critical", ("agent-crash-loop",)), [0, 1, 2], "agent-crash-loop")
+    gone = stats_for(pat("daemon.no_interpreter", "critical", ("agent-not-running",)), [0, 1, 2], "agent-not-running")
+    other = stats_for(pat("daemon.other", "critical", ("agent-not-running",)), [0, 1, 2], "agent-not-running")
+    rules = RuleSet([], [], [Explains("agent-crash-loop", ("agent-not-running",), unless=("daemon.no_interpreter",)),
+                             Explains("agent-not-running", ("agent-crash-loop",), when=("daemon.no_*",))], [])
+    found = {f.cause: f for f in evaluate(ctx_with({**loop, **gone}), rules, {})[0]}
+    assert found["agent-not-running"].explained_by is None
+    assert found["agent-crash-loop"].explained_by == "agent-not-running"
+    found = {f.cause: f for f in evaluate(ctx_with({**loop, **other}), rules, {})[0]}
+    assert found["agent-not-running"].explained_by == "agent-crash-loop"
+    assert found["agent-crash-loop"].explained_by is None
+
+
 def test_lease_absence_needs_evidence():
     rule = FactRule("dhcp", "lease_missing_245", "dhcp-245-missing", {"patterns": ["dhcp.*"]})
-    rules = RuleSet([], [], {}, [rule])
+    rules = RuleSet([], [], [], [rule])
     _, _, ne = evaluate(ctx_with({}), rules, {})
     assert ne and ne[0].cause == "dhcp-245-missing" and "lease" in ne[0].reason
     facts = Facts(leases=[LeaseFact(source="var/lib/dhcp/dhclient.eth0.leases", has_245=False)])
@@ -95,7 +132,7 @@ def test_lease_absence_needs_evidence():
 
 def test_agent_version_rule():
     rule = FactRule("old", "agent_version_below", "agent-outdated", {"minimum": "2.2.53.1"})
-    rules = RuleSet([], [], {}, [rule])
+    rules = RuleSet([], [], [], [rule])
     assert evaluate(ctx_with({}, facts=Facts(agent_daemon_version="2.2.18")), rules, {})[0][0].cause == "agent-outdated"
     # daemon old but the goal-state agent auto-updated: fine
     assert evaluate(ctx_with({}, facts=Facts(agent_daemon_version="2.2.18",
@@ -105,7 +142,7 @@ def test_agent_version_rule():
 
 def test_config_rule_needs_the_file():
     rule = FactRule("ext-off", "config_value", "extensions-disabled", {"key": "Extensions.Enabled", "values": ["n"]})
-    rules = RuleSet([], [], {}, [rule])
+    rules = RuleSet([], [], [], [rule])
     assert evaluate(ctx_with({}), rules, {})[2][0].reason.startswith("no /etc/waagent.conf")
     inputs = [InputFile(path="etc/waagent.conf", kind="waagent_conf")]
     found = evaluate(ctx_with({}, facts=Facts(config={"Extensions.Enabled": "n"}), inputs=inputs), rules, {})[0]
@@ -117,7 +154,7 @@ def test_three_exits_in_ten_minutes_escalate_to_critical():
     from loganalyzer.rules import Escalate
     p = pat("child.failed_rc", "error")
     esc = Escalate("agent-crash-loop", ("child.*",), 3, timedelta(minutes=10), "critical")
-    rules = RuleSet([], [], {}, [], [esc])
+    rules = RuleSet([], [], [], [], [esc])
     once = evaluate(ctx_with(stats_for(p, [0])), rules, {})[0][0]
     assert once.severity == "error" and "escalated" not in once.details
     spread = evaluate(ctx_with(stats_for(p, [0, 30, 60])), rules, {})[0][0]
