@@ -764,9 +764,7 @@ def read_agent_log(stream: BinaryIO, source: str, kind: str, ctx: ParseContext, 
             last = header(hline) if fast else h  # the file's last record (what tally saw last)
             collector.tail_agent[source] = (None, False) if last is None or last.ts is None else \
                 (last.ts, last.tz_guess)
-        if p.bad_ts:
-            ctx.problem(source, f"{p.bad_ts} header line(s) with an impossible date; kept without time",
-                        key="problem.bad_dates", params={"n": p.bad_ts})
+        p.report(source, ctx, n)
     finally:
         marker.close()
         sync()

@@ -93,6 +93,14 @@ STRINGS: dict[str, dict[str, str]] = {
     },
     "problem.bad_dates": {"en": "{n} header line(s) with an impossible date; kept without time",
                           "de": "{n} Kopfzeile(n) mit unmöglichem Datum; ohne Zeit übernommen"},
+    "problem.odd_headers": {"en": "{n} line(s) look like log lines but their header could not be read "
+                                  "(other digits, a date out of range); kept as text of the record before them",
+                            "de": "{n} Zeile(n) sehen wie Logzeilen aus, ihr Kopf ist aber nicht lesbar (andere "
+                                  "Ziffern, Datum außerhalb des Bereichs); als Text des Eintrags davor übernommen"},
+    "problem.no_headers": {"en": "none of its {n} line(s) has an agent log header "
+                                 "('2024-09-30T06:39:27.159929Z INFO ...'): is it an agent log?",
+                           "de": "keine ihrer {n} Zeile(n) hat den Kopf einer Agent-Logzeile "
+                                 "('2024-09-30T06:39:27.159929Z INFO ...'): ist es ein Agent-Log?"},
     "problem.bad_syslog_dates": {"en": "{n} syslog line(s) with an impossible date; kept without time",
                                  "de": "{n} Syslog-Zeile(n) mit unmöglichem Datum; ohne Zeit übernommen"},
     "problem.collection_future": {
@@ -484,6 +492,7 @@ _PROBLEM_TEMPLATES: list[tuple[str, str]] = [
 # problem texts that are also STRINGS entries (the call site passes key= and params=): the English
 # entry is the message as the code writes it, so it serves as the template too
 _KEYED_PROBLEMS = ("problem.more", "problem.local_time", "problem.bad_dates", "problem.bad_syslog_dates",
+                   "problem.odd_headers", "problem.no_headers",
                    "problem.collection_future", "problem.records_after_collection")
 
 # endings the ingest step appends to any message (tried when the whole message matches no template)

@@ -778,3 +778,29 @@ def test_repeated_autumn_hour_fast_equals_slow(tmp_path: Path, monkeypatch, chun
     assert (found[0]["first_seen"], found[0]["last_seen"]) == ("2024-10-27T00:52:00Z", "2024-10-27T01:56:00Z")
     assert sorted(e["ts"] for e in found[0]["evidence"]) == ["2024-10-27T00:52:00Z", "2024-10-27T01:47:00Z",
                                                             "2024-10-27T01:56:00Z"]
+
+
+@pytest.mark.parametrize("chunk,quiet", [(1 << 22, False), (512, True)])
+def test_colour_codes_and_odd_headers_fast_equals_slow(tmp_path: Path, monkeypatch, chunk: int, quiet: bool) -> None:
+    """Coloured lines (read past their colour codes), header-like lines with other digits (counted,
+    joined to the record before) and plain ones, mixed: both paths give the same report and problems."""
+    lines = []
+    for i in range(300):
+        stamp = f"2024-09-30T06:{i // 60:02d}:{i % 60:02d}.000000Z"
+        if i % 7 == 0:
+            lines.append(f"\x1b[0;31m{stamp} ERROR ExtHandler ExtHandler Event: name=Microsoft.Azure.Extensions.CustomScript, "
+                         f"op=Enable, message=failed {i}, duration=0\x1b[0m")
+        elif i % 11 == 0:
+            lines.append("\uff12\uff10\uff12\uff14" + stamp[4:] + " INFO ExtHandler ExtHandler fullwidth")
+        elif i % 13 == 0:
+            lines.append("\x1b[1m  not a header\x1b[0m")
+        else:
+            lines.append(f"{stamp} INFO ExtHandler ExtHandler Agent WALinuxAgent-2.9.1.1 is running")
+    (tmp_path / "var/log").mkdir(parents=True)
+    (tmp_path / "var/log/waagent.log").write_text("\n".join(lines) + "\n")
+    small_chunks(monkeypatch, chunk, quiet)
+    assert_same(tmp_path)
+    data, r = report(tmp_path, fast=True)
+    # the fullwidth 'headers' and the coloured plain text join the record before them
+    assert r.inputs[0].records == len([i for i in range(300) if i % 7 == 0 or (i % 11 and i % 13)])
+    assert [p.key for p in r.problems] == ["problem.odd_headers"]

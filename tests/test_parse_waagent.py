@@ -196,6 +196,40 @@ def test_repeated_autumn_hour_is_told_apart_by_file_order():
     assert [r.ts for r in spring] == [ts("2024-03-31 01:30"), ts("2024-03-31 01:10")]  # read as before the change
 
 
+
+def test_colour_codes_and_lines_that_only_look_like_headers():
+    """Red team 13: a waagent.log captured with colour codes (grep --color=always, a terminal) was
+    read as 5 records instead of 217; headers with non-ASCII digits were joined to the record before
+    without a word. Colour codes are read past; header-like lines that are not headers are counted."""
+    plain = ["2024-09-30T06:39:27.159929Z INFO ExtHandler ExtHandler first",
+             "2024-09-30T06:39:28.000000Z ERROR ExtHandler ExtHandler second",
+             "  continuation of the second",
+             "2019/11/04 16:02:43.788009 INFO Daemon Daemon third"]
+    coloured = ["\x1b[0;31m" + line + "\x1b[0m" if not line.startswith(" ") else line for line in plain]
+    ctx = ParseContext()
+    got, want = parse(coloured, ctx), parse(plain)
+    assert [(r.line, r.ts, r.level, r.thread, r.message) for r in got] == \
+        [(r.line, r.ts, r.level, r.thread, r.message) for r in want]
+    assert got[0].raw.startswith("\x1b[0;31m") and not ctx.problems
+    odd = ["2024-09-30T06:39:27.159929Z INFO ExtHandler ExtHandler first",
+           "\uff12\uff10\uff12\uff14-09-30T06:39:28.000000Z ERROR ExtHandler ExtHandler fullwidth digits",
+           "123456789012345678901234567890-01-01T00:00:00.000000Z INFO ExtHandler ExtHandler 30-digit year",
+           "2024 packets sent, 0 lost"]  # digits, but no date: ordinary text
+    ctx = ParseContext()
+    assert len(parse(odd, ctx)) == 1
+    assert [(p.key, p.params) for p in ctx.problems] == [("problem.odd_headers", {"n": 2})]
+
+
+def test_a_file_without_any_agent_header_says_so():
+    """Red team 13: `loganalyze /etc/shadow` was read as a waagent.log with no word about it."""
+    ctx = ParseContext()
+    parse(["root:*:19000:0:99999:7:::", "daemon:*:19000:0:99999:7:::"], ctx)
+    assert [(p.key, p.params, p.severity) for p in ctx.problems] == [("problem.no_headers", {"n": 2}, "warning")]
+    ctx = ParseContext()
+    parse([], ctx)
+    assert ctx.problems == []
+
+
 CONTINUATION = """\
 2019/11/04 16:20:00.000000 ERROR ExtHandler Event: name=Microsoft.Azure.Extensions.CustomScript, op=Enable, message=[ExtensionOperationError] Non-zero exit code: 1, /var/lib/waagent/Microsoft.Azure.Extensions.CustomScript-2.1.3/bin/custom-script-shim enable
 [stdout]

@@ -57,6 +57,9 @@ WRAP_RE = re.compile(r"(?:^|[\s/])(?:python[\d.]*|waagent|WALinuxAgent)\[\d+\]: 
 # appliance / serial console: "Waagent - 2018/07/05 20:55:38.587424 INFO ..."
 _APPLIANCE_RE = re.compile(r"[A-Za-z][\w.-]{0,30} - (?=\d{4}[-/])")
 # pasted as a quoted string: '"2018/01/17 05:50:32.443746 ERROR Command: ...", '
+_ANSI_RE = re.compile(r"\x1b\[[0-9;?]{0,32}[ -/]{0,4}[@-~]")  # a terminal control sequence (colour ...)
+# a line that starts like a header (any digits, colour codes before it) but is not one
+_HEADERISH_RE = re.compile(r"(?:\x1b\[[0-9;?]{0,32}[@-~])*\d{1,40}[-/]\d{1,2}[-/]\d{1,2}[ T]\d{1,2}:\d{1,2}:\d{1,2}")
 _QUOTED_RE = re.compile(r"\s*([\"'])(\d{4}[-/].*)\1[\s,\]]*$", re.S)
 
 _DIGITS = frozenset("0123456789")
@@ -101,7 +104,7 @@ _fromiso = datetime.fromisoformat
 class AgentLineParser:
     """Header logic for agent lines, with per-file memory of the eras seen (E3 vs E4, E1 vs E2)."""
 
-    __slots__ = ("tz", "tz_guess", "seen_e4", "seen_e2", "bad_ts", "_utc", "_offsets", "_folds")
+    __slots__ = ("tz", "tz_guess", "seen_e4", "seen_e2", "bad_ts", "headers", "odd", "_utc", "_offsets", "_folds")
 
     def __init__(self, ctx: ParseContext | None = None) -> None:
         tz = ctx.tz if ctx is not None else UTC
@@ -113,6 +116,8 @@ class AgentLineParser:
         self._offsets: dict[str, timedelta | tuple[timedelta, timedelta]] = {}
         self._folds: dict[str, list[int]] = {}  # repeated hour -> [fold, latest second of the hour seen]
         self.bad_ts = 0  # header lines whose date did not exist (2023/02/30 ...)
+        self.headers = 0  # lines classify() read as a header
+        self.odd = 0  # lines that look like a header but are not one (kept as continuation text)
 
     # -- timestamps --------------------------------------------------------------------
     def _hour_offsets(self, key: str) -> timedelta | tuple[timedelta, timedelta]:
@@ -295,6 +300,12 @@ class AgentLineParser:
     # -- wrappers ----------------------------------------------------------------------
     def classify(self, line: str) -> AgentHeader | str:
         """The header of ``line`` (after unwrapping), or the text to join as a continuation."""
+        r = self._classify(line)
+        if r.__class__ is AgentHeader:
+            self.headers += 1
+        return r
+
+    def _classify(self, line: str) -> AgentHeader | str:
         c = line[:1]
         if c in _DIGITS and c:
             h = self.header(line)
@@ -304,6 +315,11 @@ class AgentLineParser:
             h = self.header(line)
             if h is not None:
                 return h
+        elif c == "\x1b":  # colour codes (grep --color=always, a terminal capture): read without them
+            clean = _ANSI_RE.sub("", line)
+            if clean != line:
+                r = self._classify(clean)
+                return r if r.__class__ is AgentHeader else line
         if "]: " in line:
             m = WRAP_RE.search(line)
             if m is not None:
@@ -322,7 +338,24 @@ class AgentLineParser:
                 h = self.header(line[m.end():])
                 if h is not None:
                     return h
+        if c.isdigit() and _HEADERISH_RE.match(line):  # e.g. non-ASCII digits, a 30-digit year
+            self.odd += 1
         return line
+
+    def report(self, source: str, ctx: ParseContext, lines: int) -> None:
+        """Problems of the file just read: impossible dates, header-like lines that were not
+        headers, or no header at all in a file with ``lines`` lines."""
+        if self.bad_ts:
+            ctx.problem(source, f"{self.bad_ts} header line(s) with an impossible date; kept without time",
+                        key="problem.bad_dates", params={"n": self.bad_ts})
+        if self.odd:
+            ctx.problem(source, f"{self.odd} line(s) look like log lines but their header could not be read "
+                        "(other digits, a date out of range); kept as text of the record before them",
+                        key="problem.odd_headers", params={"n": self.odd})
+        if not self.headers and lines:
+            ctx.problem(source, f"none of its {lines} line(s) has an agent log header "
+                        "('2024-09-30T06:39:27.159929Z INFO ...'): is it an agent log?",
+                        key="problem.no_headers", params={"n": lines})
 
 
 def _make(source: str, kind: str, start: int, end: int, h: AgentHeader | None,
@@ -382,9 +415,7 @@ def parse_agent_lines(lines: Iterable[str], source: str, ctx: ParseContext,
         nchars += len(text) + 1
     if parts is not None:
         yield _make(source, kind, start, n, h, raw, parts)
-    if p.bad_ts:
-        ctx.problem(source, f"{p.bad_ts} header line(s) with an impossible date; kept without time",
-                    key="problem.bad_dates", params={"n": p.bad_ts})
+    p.report(source, ctx, n)
 
 
 @text_parser("waagent_log")
