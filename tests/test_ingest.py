@@ -179,6 +179,24 @@ def test_plain_zip_with_leading_folder_and_sniffed_log(sandbox):
         assert b.unknown == ["case42/notes.txt"]
 
 
+
+def test_zip_directory_entry_that_holds_data_is_read(sandbox):
+    """Red team 13: a member named 'var/log/waagent.log/' with the log in it was skipped without a
+    word (zipfile calls it a directory by its trailing '/'); tar reads such an entry as the file."""
+    import zipfile
+    work, private = sandbox
+    z = work / "slash.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        zf.writestr("var/lib/waagent/", b"")  # a true directory entry: no word about it
+        zf.writestr(zipfile.ZipInfo("var/log/waagent.log/"), WAAGENT)
+    with open_bundle(z, tmp_dir=private) as b:
+        assert {m.path: m.kind for m in b.members} == {"var/log/waagent.log": "waagent_log"}
+        with b.members[0].open() as fh:
+            assert fh.read() == WAAGENT
+        assert [(p.source, p.severity) for p in b.problems] == [("var/log/waagent.log/", "info")]
+        assert "directory entry" in b.problems[0].message
+
+
 def test_directory_bundle(sandbox):
     work, private = sandbox
     root = work / "unpacked"
