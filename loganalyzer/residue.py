@@ -134,6 +134,35 @@ class Recorder:
         self.row_n.append(1)
         self._widen_row(rows, record.ts)
 
+    def add_seen(self, tokens: tuple[str, ...], level: str | None, ts: datetime | None) -> bool:
+        """:meth:`add` for a record whose tokens (of :func:`tokens_of`) were added before: it needs
+        no example, so no Record (the fast path). False, and nothing done, when they were not."""
+        rows = len(self.row_tok)
+        if rows:
+            last = self.row_tok[-1]
+            if last < 0 and self.whole[-1 - last][0] == tokens:
+                _widen(self.whole[-1 - last], ts)
+                self.whole[-1 - last][5] += 1
+                return True
+            if last >= 0 and self.tokens[last] == tokens:
+                self._widen_row(rows - 1, ts)
+                self.row_n[-1] += 1
+                return True
+        tid = self._ids.get(tokens)
+        if tid is None:
+            return False
+        lvl = self._lvl_ids.get(level)
+        if lvl is None:
+            lvl = self._lvl_ids[level] = len(self.levels)
+            self.levels.append(level)
+        self.row_tok.append(tid)
+        self.row_lvl.append(lvl)
+        self.row_first.append(_NO_TS)
+        self.row_last.append(_NO_TS)
+        self.row_n.append(1)
+        self._widen_row(rows, ts)
+        return True
+
     def _widen_row(self, row: int, ts: datetime | None) -> None:
         if ts is None:
             return
@@ -257,6 +286,8 @@ class ResidueMiner:
     _n: int = 0  # groups in all buckets
     _last: tuple | None = None  # (tokens, group or None: dropped) of the record absorbed last
     _seen: set = field(default_factory=set)  # tokens absorbed so far (bounded)
+    _where: dict = field(default_factory=dict)  # tokens -> (the group absorb() gave them, _merges then)
+    _merges: int = 0  # templates changed so far: a group found before may no longer be the first
 
     def add(self, record: Record) -> None:
         tokens = tokens_of(record.message)
@@ -265,6 +296,25 @@ class ResidueMiner:
             self._count(last[1], 1, record.ts, record.ts)
             return
         self.absorb(prepare(record, tokens not in self._seen))
+
+    def add_seen(self, tokens: tuple[str, ...], level: str | None, ts: datetime | None) -> bool:
+        """:meth:`add` for a record whose tokens (of :func:`tokens_of`) were absorbed before: it
+        needs no example, so no Record (the fast path). False, and nothing done, when they were not."""
+        last = self._last
+        if last is not None and last[0] == tokens:
+            self._count(last[1], 1, ts, ts)
+            return True
+        where = self._where.get(tokens)
+        if where is not None and where[1] == self._merges:
+            # no template changed since absorb() put them there: it would again (a new group goes
+            # last, and the first group sharing all tokens wins a tie)
+            self._last = (tokens, where[0])
+            self._count(where[0], 1, ts, ts)
+            return True
+        if tokens not in self._seen:
+            return False
+        self.absorb([tokens, level, None, ts, ts, 1])
+        return True
 
     def add_text(self, message: str) -> None:
         self.absorb([tokens_of(message), None, Evidence("-", None, message[:400]), None, None, 1])
@@ -298,9 +348,13 @@ class ResidueMiner:
         else:
             if same < len(tokens):  # all shared: the group's template stays as it is
                 bucket.merge(k, tokens)
+                self._merges += 1
             best = bucket.groups[k]
         if len(self._seen) < 200_000:
             self._seen.add(tuple(tokens))
+        if len(self._where) >= 200_000:
+            self._where.clear()
+        self._where[tokens] = (best, self._merges)
         self._last = (tokens, best)
         self._count(best, n, first, last)
 
