@@ -109,18 +109,21 @@ def _path_arg(value: str, what: str, file: bool = False) -> Path:
 
 
 def _not_the_input(output: Path, bundle: Path) -> None:
-    """Refuse to write the report over the bundle, or over a file of a bundle folder that the
-    analysis reads (a log, a config; an earlier report there may be replaced)."""
+    """Refuse to write the report over the bundle, or into a bundle folder under a name the
+    analysis reads (a log, a config: the next analysis would read the report; an earlier report
+    under another name there may be replaced)."""
     from .inputs import classify
     try:
         out, src = output.resolve(), bundle.resolve()
         same = output.exists() and bundle.exists() and os.path.samefile(output, bundle)
     except (OSError, RuntimeError):
         return
-    inside = output.exists() and src.is_dir() and src in out.parents and \
-        classify(out.relative_to(src).as_posix()) is not None
-    if out == src or same or inside:
+    kind = classify(out.relative_to(src).as_posix()) if src.is_dir() and src in out.parents else None
+    if out == src or same or (kind is not None and output.exists()):
         raise UserError(f"refusing to write the report over the input: {output}")
+    if kind is not None:  # red team 13: '-o B/var/log/waagent.log.9md' was read as a rotation next time
+        raise UserError(f"refusing to write the report into the bundle under a name the analysis reads "
+                        f"(as {kind}): {output}")
 
 
 @app.command("analyze")

@@ -156,6 +156,11 @@ def test_the_report_never_overwrites_the_input(capsys, tmp_path):
     for _ in range(2):  # a report inside the folder (not an input): written, and replaced the next time
         code, out, err = run([str(folder), "-o", str(folder / "report.txt")], capsys)
         assert code == 1 and (folder / "report.txt").exists(), err
+    # a new file under a name the analysis reads would be read next time (red team 13: a report as
+    # var/log/waagent.log.9md was read as a rotation, 26 hits became 39)
+    new = folder / "var/log/waagent.log.9md"
+    code, out, err = run([str(folder), "-f", "md", "-o", str(new)], capsys)
+    assert code == 2 and "under a name the analysis reads (as waagent_log)" in err and not new.exists()
 
 
 @pytest.mark.parametrize("args", [[""], ["analyze", " "], [str(SAMPLES / "healthy"), "-o", ""],
