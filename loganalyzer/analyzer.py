@@ -398,6 +398,9 @@ def _read_member(member, ctx: parsers.ParseContext, collector: _Collector, info:
     info.records = n
     if getattr(member, "truncated", False):
         info.truncated = True
+    if not n and info.status == "read" and kind in parsers.TEXT_PARSERS and kind not in parsers.DATA_PARSERS:
+        # red team 13: a zip whose only member was a 0-byte waagent.log gave a clean report, no word
+        ctx.problem(member.path, "empty: not one line in it", severity="info")
     _report_cuts(member, ctx, stats)
 
 

@@ -270,6 +270,17 @@ def test_empty_archives_and_folder(sandbox):
             open_bundle(work / name, tmp_dir=private)
 
 
+
+def test_an_empty_log_in_a_bundle_is_said(sandbox):
+    """Red team 13: a zip whose only member was a 0-byte waagent.log gave 'no known cause' without a
+    word that there was nothing to read. A config file (a data kind) has no lines to speak of."""
+    import loganalyzer
+    work, _ = sandbox
+    z = make_zip(work / "only-empty.zip", {"var/log/waagent.log": b"", "etc/waagent.conf": b"Extensions.Enabled=y\n"})
+    r = loganalyzer.analyze(z)
+    assert [(p.source, p.severity, p.message) for p in r.problems] == [
+        ("var/log/waagent.log", "info", "empty: not one line in it")]
+
 def test_binary_garbage_is_refused(sandbox):
     work, private = sandbox
     (work / "blob.bin").write_bytes(bytes(range(256)) * 64)
