@@ -367,6 +367,14 @@ def _check_user_pattern(p: Pattern, path: Path) -> None:
         raise PatternError(f"{where}: pattern {p.id}: unknown cause {bad[0]!r} (see `loganalyze explain`)")
     if p.benign and p.severity != "info":
         raise PatternError(f"{where}: pattern {p.id}: a benign pattern must have severity info")
+    # the examples and counter-examples it gives hold (red team 13: one whose regex matched its own
+    # counter-example was used as it was; only `patterns test` said so)
+    for ex in p.examples:
+        if not _matches(p, ex):
+            raise PatternError(f"{where}: pattern {p.id}: example does not match: {ex[:120]!r}")
+    for ex in p.counter_examples:
+        if _matches(p, ex):
+            raise PatternError(f"{where}: pattern {p.id}: counter-example matches: {ex[:120]!r}")
 
 
 def _read_file(path: Path) -> bytes:

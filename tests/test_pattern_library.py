@@ -131,6 +131,9 @@ def _user_pattern(**fields) -> str:
     ({"benign": True, "causes": [], "severity": "critical"}, "benign pattern must have severity info"),
     ({"regex": "a{1000000000}"}, "counted repeats expand to 1,000,000,000, more than 100,000"),
     ({"regex": "(?:(?:a{100}){100}){100}"}, "counted repeats expand to 1,000,000, more than 100,000"),
+    # red team 13: a regex matching its own counter-example was used as it was
+    ({"regex": "(?:)", "hint": []}, "counter-example matches: '2024-01-01T00:00:00.000000Z INFO"),
+    ({"regex": "custom failure!"}, "example does not match: '2024-01-01T00:00:00.000000Z ERROR"),
 ])
 def test_a_user_pattern_is_checked_on_load(tmp_path, fields, says):
     """Red team 9: a pattern naming an unknown cause became the top finding; a{1000000000} took 23 GB
