@@ -404,6 +404,31 @@ def _read_member(member, ctx: parsers.ParseContext, collector: _Collector, info:
     _report_cuts(member, ctx, stats)
 
 
+def _listed_but_absent(bundle, ctx: parsers.ParseContext) -> None:
+    """Logs results.txt says the log collector added that the bundle does not hold (red team 10: a
+    rotation listed as added but missing from the zip went unsaid): the bundle is partial. Only
+    files the analysis would read as logs count (a history zip is expanded, not a member)."""
+    from .inputs import classify
+    col = ctx.facts.extra.get("collector")
+    if not col or not col.get("added_files"):
+        return
+    by_name: dict[str, list[str]] = {}  # a bundle may sit in a folder: compare path endings
+    for path in [m.path for m in bundle.members] + list(getattr(bundle, "unknown", [])) + \
+            [p.source for p in getattr(bundle, "problems", [])]:
+        by_name.setdefault(path.rsplit("/", 1)[-1], []).append(path)
+    absent = []
+    for added in col["added_files"]:
+        rel = added.strip("/")
+        if classify(rel) not in parsers.TEXT_PARSERS or classify(rel) in parsers.DATA_PARSERS:
+            continue
+        if not any(p == rel or p.endswith("/" + rel) for p in by_name.get(rel.rsplit("/", 1)[-1], ())):
+            absent.append(added)
+    if absent:
+        names = ", ".join(absent[:5]) + (", ..." if len(absent) > 5 else "")
+        ctx.problem(col.get("source") or "results.txt", f"{len(absent)} log file(s) the log collector added are "
+                    f"not in the bundle: {names}", partial=True)
+
+
 def _read_one(member, ctx: parsers.ParseContext, collector: _Collector, report: Report) -> None:
     info = InputFile(path=member.path, kind=member.kind, size=member.size, truncated=bool(member.truncated))
     report.inputs.append(info)
@@ -502,6 +527,7 @@ def analyze(path: str | Path, *, patterns: str | Path | None = None, keep_record
         logs = [m for m in members if m.kind not in parsers.DATA_PARSERS]
         for member in members[:len(members) - len(logs)]:  # data files: facts, collection time
             _read_one(member, ctx, collector, report)
+        _listed_but_absent(bundle, ctx)
         if relative and logs:  # durations count back from the collection time the data files gave
             collector.since, collector.until = _resolve_window(since, until, ctx.facts)
         if ctx.facts.collection_time is None and any(m.kind == "syslog" for m in logs):

@@ -310,8 +310,10 @@ _PROBLEM_TEMPLATES: list[tuple[str, str]] = [
      "in the bundle",
      "der Log-Collector hat {n} Datei(en) auf ihren letzten Teil gekürzt (truncated_*): ihre älteren "
      "Zeilen fehlen im Log-Paket"),
-    ("the log collector left out {n} large binary file(s)",
-     "der Log-Collector hat {n} große Binärdatei(en) ausgelassen"),
+    ("the log collector left out {n} large binary file(s): {names}",
+     "der Log-Collector hat {n} große Binärdatei(en) ausgelassen: {names}"),
+    ("{n} log file(s) the log collector added are not in the bundle: {names}",
+     "{n} Logdatei(en), die der Log-Collector hinzugefügt hat, fehlen im Log-Paket: {names}"),
     # DHCP leases
     ("empty lease file", "leere Lease-Datei"),
     ("unrecognised lease format", "unbekanntes Lease-Format"),

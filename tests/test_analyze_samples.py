@@ -148,6 +148,28 @@ def test_report_says_when_the_bundle_was_read_in_part(tmp_path) -> None:
     assert not loganalyzer.analyze(SAMPLES / "healthy").partial
 
 
+
+def test_a_log_the_collector_added_but_the_bundle_lacks_is_said(tmp_path):
+    """Red team 10/13: results.txt said 'Adding file /var/log/waagent.log.3.gz' but the zip held no such
+    file, and nothing said so. Now the bundle is partial and the file is named; a sample whose
+    results.txt matches its files (history zips are expanded, not members) stays whole."""
+    import shutil
+    shutil.copytree(SAMPLES / "no-internet-access", tmp_path / "b")
+    res = tmp_path / "b/results.txt"
+    lines = res.read_text().splitlines()
+    at = next(i for i, line in enumerate(lines) if "Adding file /var/log/waagent.log," in line)
+    lines.insert(at + 1, lines[at].replace("/var/log/waagent.log,", "/var/log/waagent.log.3.gz,"))
+    lines.insert(at + 1, lines[at].replace("/var/log/waagent.log,", "/var/lib/waagent/history/x.zip,"))
+    res.write_text("\n".join(lines) + "\n")
+    r = loganalyzer.analyze(tmp_path / "b")
+    assert r.partial
+    said = [p.message for p in r.problems if "not in the bundle" in p.message]
+    assert said == ["1 log file(s) the log collector added are not in the bundle: /var/log/waagent.log.3.gz"]
+    assert r.findings[0].cause == "no-internet-access"
+    for name in ("healthy", "agent-crash-loop", "no-internet-access.zip"):
+        assert not loganalyzer.analyze(SAMPLES / name).partial, name
+
+
 def test_a_flood_of_extension_names_is_capped_and_said(tmp_path):
     """An ExtensionsConfig naming 1,000 handlers (broken or crafted) listed them all (5 MB of JSON):
     the facts keep MAX_EXTENSIONS, the ones the bundle says most about first, and a problem gives

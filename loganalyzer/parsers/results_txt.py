@@ -35,6 +35,7 @@ _ELAPSED = re.compile(r"^Elapsed time: (\d+) ms")
 _FAILED = re.compile(r"^Failed to collect logs")
 MAX_CONT = 50  # continuation lines kept per WARNING/ERROR record
 MAX_LISTED = 200  # paths listed per category
+MAX_ADDED = 20_000  # paths of added files kept (checked against the bundle's members)
 
 
 def _ts(value: str) -> datetime | None:
@@ -47,7 +48,7 @@ def parse_results_txt(data: bytes, source: str, ctx: ParseContext) -> Iterator[R
     col: dict[str, Any] = {
         "source": source, "mode": None, "start": None, "finish": None,
         "added": 0, "truncated": 0, "discarded": 0, "missing": 0,
-        "truncated_files": [], "discarded_files": [], "archive_too_big": False,
+        "added_files": [], "truncated_files": [], "discarded_files": [], "archive_too_big": False,
         "uncompressed_bytes": None, "compressed_bytes": None, "elapsed_ms": None,
         "failed": False, "warnings": 0, "errors": 0,
     }
@@ -84,6 +85,8 @@ def parse_results_txt(data: bytes, source: str, ctx: ParseContext) -> Iterator[R
                 col["truncated_files"].append(mm.group("path"))
         elif (mm := _ADD.match(msg)):
             col["added"] += 1
+            if len(col["added_files"]) < MAX_ADDED:
+                col["added_files"].append(mm.group("path"))
         elif (mm := _DISCARD.match(msg)):
             col["discarded"] += 1
             if len(col["discarded_files"]) < MAX_LISTED:
@@ -122,5 +125,7 @@ def parse_results_txt(data: bytes, source: str, ctx: ParseContext) -> Iterator[R
         ctx.problem(source, f"the log collector added {col['truncated']} file(s) cut to their last part "
                             "(truncated_*): their older lines are not in the bundle", severity="info")
     if col["discarded"]:
-        ctx.problem(source, f"the log collector left out {col['discarded']} large binary file(s)", severity="info")
+        names = ", ".join(col["discarded_files"][:5]) + (", ..." if col["discarded"] > 5 else "")
+        ctx.problem(source, f"the log collector left out {col['discarded']} large binary file(s): {names}",
+                    severity="info")
 
