@@ -398,9 +398,6 @@ def _read_member(member, ctx: parsers.ParseContext, collector: _Collector, info:
     info.records = n
     if getattr(member, "truncated", False):
         info.truncated = True
-    if not n and info.status == "read" and kind in parsers.TEXT_PARSERS and kind not in parsers.DATA_PARSERS:
-        # red team 13: a zip whose only member was a 0-byte waagent.log gave a clean report, no word
-        ctx.problem(member.path, "empty: not one line in it", severity="info")
     _report_cuts(member, ctx, stats)
 
 
@@ -539,6 +536,10 @@ def analyze(path: str | Path, *, patterns: str | Path | None = None, keep_record
                 _read_one(member, ctx, collector, report)
         else:
             _read_parallel(bundle, logs, how, ctx, collector, report)
+        for info in report.inputs:  # red team 13: a zip of one 0-byte waagent.log gave a clean report, no word
+            if not info.records and info.status == "read" and info.kind in parsers.TEXT_PARSERS \
+                    and info.kind not in parsers.DATA_PARSERS:
+                ctx.problem(info.path, "empty: no record in it", severity="info")
         for unknown in getattr(bundle, "unknown", []):
             report.inputs.append(InputFile(path=unknown, kind=None, status="unknown"))
         _slow_patterns(library, library.slow, ctx)

@@ -537,7 +537,9 @@ def read_agent_log(stream: BinaryIO, source: str, kind: str, ctx: ParseContext, 
         timeline[key] = timeline.get(key, 0) + 1
 
     def close(end: int) -> None:
-        """Hand the current record on (candidate) or count it."""
+        """Hand the current record on (candidate) or count it (blank lines before any text: neither)."""
+        if blank_only and not fast:
+            return
         if fast:
             if not cand:
                 if fast == ISO:
@@ -766,7 +768,7 @@ def read_agent_log(stream: BinaryIO, source: str, kind: str, ctx: ParseContext, 
                         h = h._replace(level=None, message=text, bare=False)
                     raw, start, parts = line, n, [text]
                     nchars, exact_chars = len(text), True
-                    blank_only = False
+                    blank_only = blank_only and not fast and not text.strip()  # still no text: no record
                     cand = n in marks or everything
                     continue
                 parts.append(text)
@@ -780,7 +782,7 @@ def read_agent_log(stream: BinaryIO, source: str, kind: str, ctx: ParseContext, 
                 kept = [m for m in marks if m > n]
                 marks.clear()
                 marks.update(kept)
-        if open_:
+        if open_ and not (blank_only and not fast):
             close(n)
             last = header(hline) if fast else h  # the file's last record (what tally saw last)
             collector.tail_agent[source] = (None, False) if last is None or last.ts is None else \

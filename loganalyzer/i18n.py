@@ -462,7 +462,7 @@ _PROBLEM_TEMPLATES: list[tuple[str, str]] = [
     ("its name holds a NUL byte (it would pass for another file)",
      "der Name enthält ein NUL-Byte (er ginge als eine andere Datei durch)"),
     ("a symbolic link (links are never followed)", "ein symbolischer Link (Links werden nie verfolgt)"),
-    ("empty: not one line in it", "leer: keine einzige Zeile"),
+    ("empty: no record in it", "leer: kein Eintrag darin"),
     ("a directory entry that holds {size}: read as the file it names",
      "ein Verzeichniseintrag mit {size} Inhalt: als die Datei gelesen, die er nennt"),
     ("a symbolic link pointing outside the bundle (links are never followed)",

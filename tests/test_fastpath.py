@@ -834,3 +834,19 @@ def test_repeated_unexplained_errors_fast_equals_slow(tmp_path: Path, monkeypatc
     assert_same(tmp_path, jobs=jobs)
     _, r = report(tmp_path, fast=True, jobs=jobs)
     assert sum(t.count for t in r.unexplained) > 2000
+
+
+@pytest.mark.parametrize("head", [3, 1005, 2500])
+@pytest.mark.parametrize("chunk,quiet", [(1 << 22, False), (256, True)])
+def test_leading_blank_lines_fast_equals_slow(tmp_path: Path, monkeypatch, head: int, chunk: int, quiet: bool) -> None:
+    """Blank lines before the first text are no record, in both paths (also past the record size cap);
+    the rotation of nothing but blank lines has none at all."""
+    body = [f"2024-09-30T06:{i // 60:02d}:{i % 60:02d}.000000Z INFO ExtHandler ExtHandler Agent WALinuxAgent-2.9.1.1 "
+            f"is running" for i in range(200)]
+    (tmp_path / "var/log").mkdir(parents=True)
+    (tmp_path / "var/log/waagent.log").write_text("\n" * head + "\n".join(body) + "\n")
+    (tmp_path / "var/log/waagent.log.1").write_text(" \n" * head)
+    small_chunks(monkeypatch, chunk, quiet)
+    assert_same(tmp_path)
+    _, r = report(tmp_path, fast=True)
+    assert {i.path: i.records for i in r.inputs} == {"var/log/waagent.log": 200, "var/log/waagent.log.1": 0}

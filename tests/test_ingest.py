@@ -279,7 +279,7 @@ def test_an_empty_log_in_a_bundle_is_said(sandbox):
     z = make_zip(work / "only-empty.zip", {"var/log/waagent.log": b"", "etc/waagent.conf": b"Extensions.Enabled=y\n"})
     r = loganalyzer.analyze(z)
     assert [(p.source, p.severity, p.message) for p in r.problems] == [
-        ("var/log/waagent.log", "info", "empty: not one line in it")]
+        ("var/log/waagent.log", "info", "empty: no record in it")]
 
 def test_binary_garbage_is_refused(sandbox):
     work, private = sandbox

@@ -343,9 +343,17 @@ def test_overflow_keeps_time_not_level():
     assert recs[1].ts == recs[0].ts and recs[1].prefix == "ExtHandler" and recs[1].line == MAX_RECORD_LINES + 1
 
 
-def test_leading_blank_lines_form_their_own_record():
+def test_leading_blank_lines_are_no_record():
+    """Red team 10/13: blank lines at the top of a file made a phantom empty record (101 records for
+    100). The text after them keeps its own line numbers; a file of blank lines has no record."""
     recs = parse(["", "", "text", "2024-02-01T10:00:00.000000Z INFO ExtHandler ExtHandler ok"])
-    assert [(r.line, r.end_line, r.message) for r in recs][:2] == [(1, 2, ""), (3, 3, "text")]
+    assert [(r.line, r.end_line, r.message) for r in recs] == [(3, 3, "text"), (4, 4, "ok")]
+    recs = parse(["", " ", "2024-02-01T10:00:00.000000Z INFO ExtHandler ExtHandler ok", "", "more"])
+    assert [(r.line, r.end_line, r.message) for r in recs] == [(3, 5, "ok\n\nmore")]
+    assert parse(["", "  ", ""]) == []
+    assert parse([""] * (MAX_RECORD_LINES * 2 + 3)) == []  # past the size cap too
+    recs = parse([""] * (MAX_RECORD_LINES + 2) + ["text"])
+    assert [(r.line, r.message) for r in recs] == [(MAX_RECORD_LINES + 3, "text")]
 
 
 def test_escapes_and_non_ascii_kept():
@@ -452,12 +460,25 @@ LOGLIKE = st.lists(st.lists(st.one_of(FRAGMENTS, st.text(max_size=12)), max_size
                    max_size=40)
 
 
-def check_accounting(recs, nlines):
+def _leading_blank(lines) -> int:
+    """Lines before the first one with text (classify's view: a wrapper around nothing is blank)."""
+    from loganalyzer.parsers.waagent_log import AgentHeader, AgentLineParser
+    p = AgentLineParser()
+    for k, line in enumerate(lines):
+        r = p.classify(line)
+        if r.__class__ is AgentHeader or r.strip():
+            return k
+    return len(lines)
+
+
+def check_accounting(recs, lines):
+    """Every line after the leading blank ones is in exactly one record, in order, no gaps."""
+    nlines, skip = len(lines), _leading_blank(lines)
     assert all(r.end_line is not None and r.line <= r.end_line for r in recs)
     assert all(a.end_line + 1 == b.line for a, b in zip(recs, recs[1:]))  # monotonic, no gaps
-    assert sum(r.end_line - r.line + 1 for r in recs) == nlines
-    if nlines:
-        assert recs[0].line == 1 and recs[-1].end_line == nlines
+    assert sum(r.end_line - r.line + 1 for r in recs) == nlines - skip
+    if nlines > skip:
+        assert recs[0].line == skip + 1 and recs[-1].end_line == nlines
     for r in recs:
         assert r.level in (None, "VERBOSE", "INFO", "WARNING", "ERROR")
         assert r.ts is None or r.ts.tzinfo is not None
@@ -467,14 +488,14 @@ def check_accounting(recs, nlines):
 @given(LOGLIKE)
 def test_property_loglike_lines(lines):
     lines = [line.replace("\n", " ") for line in lines]
-    check_accounting(parse(lines), len(lines))
+    check_accounting(parse(lines), lines)
 
 
 @settings(max_examples=200, deadline=None)
 @given(st.text())
 def test_property_any_text(text):
     lines = text.split("\n")
-    check_accounting(parse(lines), len(lines))
+    check_accounting(parse(lines), lines)
 
 
 @settings(max_examples=200, deadline=None)
@@ -482,7 +503,7 @@ def test_property_any_text(text):
 def test_property_any_bytes(data):
     lines = list(iter_lines(io.BytesIO(data)))
     ctx = ParseContext(tz=ZoneInfo("America/New_York"))
-    check_accounting(parse(lines, ctx), len(lines))
+    check_accounting(parse(lines, ctx), lines)
 
 
 HOSTILE = [

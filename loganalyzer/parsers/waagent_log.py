@@ -381,13 +381,13 @@ def parse_agent_lines(lines: Iterable[str], source: str, ctx: ParseContext,
     raw = ""
     start = 0
     nchars = 0
-    blank_only = False  # current record is headerless and so far only blank lines
+    blank_only = False  # current record is headerless and so far only blank lines (never emitted)
     n = 0
     for n, line in enumerate(lines, 1):
         r = classify(line)
         if r.__class__ is AgentHeader and not (r.bare and parts is not None and h is not None
                                                and h.ts is not None):
-            if parts is not None:
+            if parts is not None and not blank_only:
                 yield _make(source, kind, start, n - 1, h, raw, parts)
             h, raw, start, parts = r, line, n, [r.message]
             nchars = len(r.message)
@@ -399,21 +399,21 @@ def parse_agent_lines(lines: Iterable[str], source: str, ctx: ParseContext,
             blank_only = not text.strip()
             continue
         if blank_only and text.strip():
-            # blank lines before the first text of a headerless record form their own record
-            yield _make(source, kind, start, n - 1, None, raw, parts)
+            # blank lines before the first text are no record (red team 10: a phantom empty record)
             h, raw, start, parts, nchars = None, line, n, [text], len(text)
             blank_only = False
             continue
         if len(parts) >= MAX_RECORD_LINES or nchars >= MAX_RECORD_CHARS:
-            yield _make(source, kind, start, n - 1, h, raw, parts)
+            if not blank_only:
+                yield _make(source, kind, start, n - 1, h, raw, parts)
             if h is not None:  # the overflow keeps when/who, but not the level
                 h = h._replace(level=None, message=text, bare=False)
             raw, start, parts, nchars = line, n, [text], len(text)
-            blank_only = False
+            blank_only = blank_only and not text.strip()  # still no text: no record
             continue
         parts.append(text)
         nchars += len(text) + 1
-    if parts is not None:
+    if parts is not None and not blank_only:
         yield _make(source, kind, start, n, h, raw, parts)
     p.report(source, ctx, n)
 
