@@ -569,3 +569,17 @@ def test_long_base64_is_masked_but_a_long_path_of_words_is_not():
     assert redact(path) == path
     for _ in range(200):  # random base64 of 75+ bytes always holds a digit and both cases
         assert "<redacted>" in redact(base64.b64encode(os.urandom(75)).decode())
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("n#yes<redacted> \"'\\=x")), max_size=700))
+def test_keep_reads_a_bounded_start_and_never_keeps_more(value):
+    """_keep_at reads at most KEEP_SCAN characters (password=n#password=n#... was quadratic): it
+    agrees with _keep, except that it may mask a long value _keep would keep, never the reverse."""
+    from loganalyzer.redact import _keep, _keep_at, KEEP_SCAN
+    text = "password=" + value
+    got = _keep_at(text, 9, len(text))
+    if len(value) <= KEEP_SCAN:
+        assert got == _keep(value)
+    elif got:
+        assert _keep(value)
