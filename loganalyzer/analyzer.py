@@ -248,7 +248,9 @@ def _prefilter(library: Library, rules: RuleSet, kind: str):
             _cache["needed" + library.version] = fastpath.needed_patterns(library, rules)
         literals = fastpath.literals_for(library, _cache["needed" + library.version], kind)
         needed = frozenset(_cache["needed" + library.version])
-        _cache[key] = fastpath.Prefilter(literals, needed) if literals is not None else None
+        pf = _cache[key] = fastpath.Prefilter(literals, needed) if literals is not None else None
+        if pf is not None and kind in FAST_KINDS:
+            pf.guard(library, kind)  # built here, before a fork: not once per worker
     return _cache[key]
 
 

@@ -28,6 +28,7 @@ samples, the real excerpts, generated logs and random line mixtures).
 from __future__ import annotations
 
 import fnmatch
+import itertools
 from collections import Counter
 from datetime import datetime, timezone
 from typing import BinaryIO
@@ -38,7 +39,7 @@ from .parsers import ParseContext
 from .parsers.waagent_log import (_EXT_FULL_RE, MAX_RECORD_CHARS, MAX_RECORD_LINES, PREFIX_WORDS,
                                   AgentHeader, AgentLineParser, _make)
 from .analyzer import TIMELINE_BUCKET
-from .literals import required_literals
+from .literals import digit_uniform, required_literals
 from .patterns import Library
 from .redact import _SCRUB_HINTS, INVISIBLE_UTF8_PREFIXES, needs_scrub
 from .residue import tokens_of
@@ -103,6 +104,54 @@ def literals_for(library: Library, needed: set[str], kind: str) -> list[str] | N
                 return None
             lits.add(h)
     return sorted(lits)
+
+
+_ZERO_DIGITS = str.maketrans("123456789", "000000000")
+_UNSHARED = object()  # a digit class whose plan may differ between its texts
+LEAN_MEMO = 20_000  # plans kept per file; when full, the older half goes
+
+
+class DigitGuard:
+    """Which records may share a lean plan with records that differ only in their digits.
+
+    ``Executing command: .../handle.sh enable`` with a new sequence number each run, request
+    counters, etags: three quarters of the plan memo's misses on the bench were such repeats. A
+    plan found for one text holds for every text with other digits when no pattern that reads
+    digits can match: every regex of the kind is :func:`digit_uniform` and has digit-free hints,
+    or the text (digits read as 0) holds none of the hints of those that are not."""
+
+    def __init__(self, automaton) -> None:
+        self.automaton = automaton
+
+    def sensitive(self, norm: str) -> bool:
+        """Whether a pattern that reads digits may match some text of this class."""
+        return self.automaton is not None and next(self.automaton.iter(norm), None) is not None
+
+
+def _room(memo: dict) -> None:
+    """Make room in a full plan memo: the older half goes (recent texts come back soonest)."""
+    if len(memo) >= LEAN_MEMO:
+        for k in list(itertools.islice(memo, len(memo) // 2)):
+            del memo[k]
+
+
+def digit_guard(library: Library, kind: str) -> DigitGuard | None:
+    """The guard of ``kind``, or None when plans are never shared (a pattern that reads digits
+    and has no hint: it runs on every text)."""
+    hints: set[str] = set()
+    for p in library.for_kind(kind):
+        if digit_uniform(p.regex) and not any(c.isdigit() for h in p.hint for c in h):
+            continue
+        if not p.hint:
+            return None
+        hints.update(h.translate(_ZERO_DIGITS) for h in p.hint)
+    if not hints:
+        return DigitGuard(None)
+    automaton = ahocorasick.Automaton()
+    for h in hints:
+        automaton.add_word(h, h)
+    automaton.make_automaton()
+    return DigitGuard(automaton)
 
 
 # --- pre-filters: mark the line numbers where a literal occurs -------------------------------------
@@ -220,6 +269,12 @@ class Prefilter:
                 self.automaton.add_word(text, text)
             self.automaton.make_automaton()
             self.longest = max((len(lit) for lit in raw), default=1)
+
+    def guard(self, library: Library, kind: str) -> DigitGuard | None:
+        """:func:`digit_guard` of ``kind`` (the pre-filter is built once per library and kind)."""
+        if not hasattr(self, "_guard"):
+            self._guard = digit_guard(library, kind)
+        return self._guard
 
     def marker(self, marks: set[int]) -> _LineMarker:
         if self.engine == "hyperscan":
@@ -424,6 +479,8 @@ def read_agent_log(stream: BinaryIO, source: str, kind: str, ctx: ParseContext, 
     seen_e4 = False
 
     lean: dict[tuple, tuple | bool] = {}  # (header form, level, text after it) -> hit patterns, False: full path
+    lean2: dict[tuple, object] = {}  # the same with digits read as 0 -> the plan all its texts share, or _UNSHARED
+    guard = prefilter.guard(collector.library, kind)
     lean_noise: dict[str, list] = {}  # benign pattern -> [count, first, last stamp] of lean hits
     scan_message = collector.library.scan_text  # memo shared with the collector's matching
     samples = collector.pattern_samples
@@ -554,9 +611,20 @@ def read_agent_log(stream: BinaryIO, source: str, kind: str, ctx: ParseContext, 
                     (fast, f_level, hline[rest_at:], *parts[1:])
                 plan = lean.get(key)
                 if plan is None:
-                    plan = lean_plan(f_level, hline, parts)
-                    if len(lean) >= 20_000:
-                        lean.clear()
+                    nkey = None
+                    if guard is not None and parts is None:  # the plan of a text with other digits?
+                        text = key[2]
+                        norm = text.translate(_ZERO_DIGITS)
+                        if norm != text and not needs_scrub(text):
+                            nkey = (fast, f_level, norm)
+                            plan = lean2.get(nkey)
+                    if plan is None or plan is _UNSHARED:
+                        plan = lean_plan(f_level, hline, parts)
+                        if nkey is not None and nkey not in lean2:
+                            _room(lean2)
+                            lean2[nkey] = _UNSHARED if plan.__class__ is _Residue or guard.sensitive(norm) \
+                                else plan
+                    _room(lean)
                     lean[key] = plan
                 if plan.__class__ is _Residue:
                     # an unexplained WARNING/ERROR whose tokens the miner has: counted, no Record

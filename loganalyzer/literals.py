@@ -78,3 +78,63 @@ def _sequence(items: list) -> frozenset[str] | None:
             candidates.append(found)
     flush()
     return max(candidates, key=score) if candidates else None
+
+
+_DIGITS = frozenset(range(0x30, 0x3A))
+
+
+def digit_uniform(pattern: str) -> bool:
+    """Whether ``pattern`` treats every ASCII digit alike: no digit literal, every character class
+    holds all of them or none, no back-reference. Then a text and the same text with other digits
+    match alike (the fast path shares a plan between them). False when unsure (syntax ``re``
+    cannot read)."""
+    if not any(c.isdigit() for c in pattern) and "(?P=" not in pattern and "(?(" not in pattern:
+        return True  # no digit literal, digit range, numbered back-reference or condition: no parse
+    known = _UNIFORM.get(pattern)
+    if known is None:
+        try:
+            known = _uniform(list(sre_parse.parse(_NAMED_GROUP.sub("(", pattern))))
+        except Exception:  # noqa: BLE001 - regex-module syntax: unsure
+            known = False
+        if len(_UNIFORM) < 10_000:
+            _UNIFORM[pattern] = known
+    return known
+
+
+_UNIFORM: dict[str, bool] = {}  # regex -> digit_uniform (a batch loads the library once per bundle)
+
+
+def _uniform(items: list) -> bool:
+    for op, av in items:
+        if op is C.LITERAL or op is C.NOT_LITERAL:
+            if av in _DIGITS:
+                return False
+        elif op is C.IN:
+            held: set[int] = set()
+            for o, a in av:
+                if o is C.LITERAL or o is C.NOT_LITERAL:
+                    held.add(a)
+                elif o is C.RANGE:
+                    held.update(range(max(a[0], 0x30), min(a[1], 0x39) + 1))
+            if held & _DIGITS and not _DIGITS <= held:
+                return False
+        elif op in _REPEATS:
+            if not _uniform(list(av[2])):
+                return False
+        elif op is C.SUBPATTERN:
+            if not _uniform(list(av[3])):
+                return False
+        elif op is C.BRANCH:
+            if not all(_uniform(list(b)) for b in av[1]):
+                return False
+        elif op in (C.ASSERT, C.ASSERT_NOT):
+            if not _uniform(list(av[1])):
+                return False
+        elif _ATOMIC is not None and op is _ATOMIC:
+            if not _uniform(list(av)):
+                return False
+        elif op in (C.GROUPREF, C.GROUPREF_EXISTS, getattr(C, "GROUPREF_IGNORE", None)):
+            return False
+        elif op not in (C.ANY, C.AT, C.CATEGORY, C.NOT_LITERAL):
+            return False  # anything else: unsure
+    return True

@@ -417,6 +417,20 @@ def test_required_literals(rx: str, expected) -> None:
     assert required_literals(rx) == expected
 
 
+@pytest.mark.parametrize("rx, uniform", [
+    (r"exit code: (\d+)", True), (r"code 127", False), (r"[0-9a-f]{8}", True), (r"[1-9]", False),
+    (r"(\d)\1", False), (r"(?P<x>\w+) failed", True), (r"[^0-9]x", True), (r"[^1]", False),
+    (r"(?:a|b7)", False), (r"\bfoo\b", True), (r"(?=\d)x", True), (r"[\d.]+", True), (r"(?i)ERR", True),
+    (r"(?P<a>x)(?P=a)", False), (r"\p{L}+", True),  # no digit in it: nothing to parse
+    (r"(?:ab){e<=1}", False),  # regex-module syntax re cannot read, with a digit: unsure
+])
+def test_digit_uniform(rx: str, uniform: bool) -> None:
+    """Whether a regex treats every digit alike (the fast path then shares a plan between texts
+    that differ only in their digits)."""
+    from loganalyzer.literals import digit_uniform
+    assert digit_uniform(rx) is uniform
+
+
 # --- parallel reading --------------------------------------------------------------------------------
 
 def _square_or_die(i: int) -> int:
@@ -850,3 +864,34 @@ def test_leading_blank_lines_fast_equals_slow(tmp_path: Path, monkeypatch, head:
     assert_same(tmp_path)
     _, r = report(tmp_path, fast=True)
     assert {i.path: i.records for i in r.inputs} == {"var/log/waagent.log": 200, "var/log/waagent.log.1": 0}
+
+
+def test_plans_shared_across_digits_fast_equals_slow(tmp_path: Path, monkeypatch) -> None:
+    """The fast path shares a lean plan between records that differ only in their digits, unless a
+    pattern that reads digits may match (exit code 127 vs 126, HTTP 403 vs 404, ...). Every example
+    and counter-example of every agent-log pattern, with its digits redrawn five times, each text
+    twice: the same report as the slow path, which matches every record."""
+    import random
+    from loganalyzer.patterns import example_messages, load_library
+    calls = []
+    real = fastpath.DigitGuard.sensitive
+    monkeypatch.setattr(fastpath.DigitGuard, "sensitive", lambda self, norm: calls.append(norm) or real(self, norm))
+    rng = random.Random(7)
+    lines = []
+    i = 0
+    for p in load_library().for_kind("waagent_log"):
+        for ex in (*p.examples, *p.counter_examples):
+            for level, message in example_messages(p, ex):
+                if "\n" in message:
+                    continue
+                for variant in range(6):
+                    text = message if variant == 0 else "".join(
+                        rng.choice("0123456789") if c.isdigit() else c for c in message)
+                    for _ in range(2):
+                        i += 1
+                        stamp = f"2024-09-{1 + i // 86400 % 28:02d}T{i // 3600 % 24:02d}:{i // 60 % 60:02d}:{i % 60:02d}.000000Z"
+                        lines.append(f"{stamp} {level or 'INFO'} ExtHandler ExtHandler {text}")
+    (tmp_path / "var/log").mkdir(parents=True)
+    (tmp_path / "var/log/waagent.log").write_text("\n".join(lines) + "\n")
+    assert_same(tmp_path)
+    assert len(calls) > 100  # digit classes were formed (and their later texts shared a plan)
