@@ -232,3 +232,31 @@ def test_syslog_years_without_results_txt_come_from_the_bundle_not_today(tmp_pat
     (both / "waagent.log").write_text("2025-02-25T20:00:00.000000Z INFO ExtHandler ExtHandler alive\n")
     r = loganalyzer.analyze(tmp_path / "both")
     assert r.facts.first_seen.isoformat().startswith("2025-02-20")
+
+
+def test_a_private_key_printed_line_by_line_is_masked():
+    """Red team 14: syslog and cloud-init-output.log make a record of every line, so the body lines
+    of a private key (one journald line each) reached the reports and DataFrames unmasked; one body
+    line holding '+ERROR/' was even listed as an unexplained error. Every line from BEGIN to END is
+    masked; the lines after END are not."""
+    body = ["MIIEowIBAAKCAQEAsecretLEAK1+ERROR/abc", "secretLEAK2defghijklmnop", "secretLEAK3=="]
+    syslog = (["Nov 12 07:00:00 vm cloud-init[1]: -----BEGIN OPENSSH PRIVATE KEY-----"]
+              + [f"Nov 12 07:00:0{i + 1} vm cloud-init[1]: {b}" for i, b in enumerate(body)]
+              + ["Nov 12 07:00:05 vm cloud-init[1]: -----END OPENSSH PRIVATE KEY-----",
+                 "Nov 12 07:00:06 vm cloud-init[1]: after the key"])
+    ctx = ParseContext(tz=timezone.utc)
+    recs = list(parse_syslog(syslog, "var/log/syslog", ctx))
+    assert not any("secretLEAK" in r.message or "secretLEAK" in (r.raw or "") for r in recs)
+    assert [r.message for r in recs][-1] == "after the key" and len(recs) == 6
+    assert recs[1].raw.startswith("Nov 12 07:00:01 vm cloud-init[1]: ")  # when and who stay
+    cloud = ["Cloud-init v. 23.4 running 'modules:final' at Tue, 12 Nov 2024 07:00:00 +0000.",
+             "-----BEGIN RSA PRIVATE KEY-----", *body, "-----END RSA PRIVATE KEY-----", "done"]
+    recs = list(parse_cloud_init_log(cloud, "var/log/cloud-init-output.log", ParseContext(tz=timezone.utc)))
+    text = "\n".join(f"{r.message}\n{r.raw}" for r in recs)
+    assert "secretLEAK" not in text and "done" in text
+    # a BEGIN without an END masks at most PEM_MAX_LINES lines
+    from loganalyzer.parsers.waagent_log import PEM_MAX_LINES
+    lines = ["Nov 12 07:00:00 vm x: -----BEGIN PRIVATE KEY-----"] + \
+        [f"Nov 12 07:00:01 vm x: line {i}" for i in range(PEM_MAX_LINES + 5)]
+    recs = list(parse_syslog(lines, "var/log/syslog", ParseContext(tz=timezone.utc)))
+    assert [r.message for r in recs[-5:]] == [f"line {i}" for i in range(PEM_MAX_LINES, PEM_MAX_LINES + 5)]

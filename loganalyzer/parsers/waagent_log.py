@@ -22,13 +22,14 @@ from functools import partial
 from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Callable, Iterable, Iterator, NamedTuple
 
-from ..redact import needs_scrub, scrub
+from ..redact import _PEM_HEAD, MARK, needs_scrub, scrub
 from ..redact import redact as redact_full
 from ..model import Record
 from . import ParseContext, text_parser
 
 UTC = timezone.utc
 _ZERO = timedelta(0)
+PEM_MAX_LINES = 200  # lines a key block spanning records is masked for, at most (no END line seen)
 FOLD_BACK_SECONDS = 60  # a repeated hour's stamps going back this far: its second pass began
 MAX_RECORD_LINES = 200  # physical lines joined into one record before a new one is started
 MAX_RECORD_CHARS = 64 * 1024
@@ -448,7 +449,7 @@ class RecordBuilder:
     a record that gets a continuation line is built as usual.
     """
 
-    __slots__ = ("source", "kind", "level_of", "lean", "_cur", "_parts", "_chars", "_end", "_lite")
+    __slots__ = ("source", "kind", "level_of", "lean", "_cur", "_parts", "_chars", "_end", "_lite", "_pem")
 
     def __init__(self, source: str, kind: str, level_of: Callable[[str], str | None] | None = None,
                  lean=None) -> None:
@@ -461,6 +462,20 @@ class RecordBuilder:
         self._chars = 0
         self._end = 0
         self._lite: tuple | None = None  # the fields of a quiet one-line record not built (yet)
+        self._pem = 0  # lines still to mask of a key block begun on an earlier line (0: none)
+
+    def _in_key_block(self, line: str) -> bool:
+        """Whether ``line`` is inside a ``-----BEGIN ... KEY-----`` block begun on an earlier line
+        (syslog and cloud-init-output make a record of every line: red team 14 found the body lines
+        of a private key in reports; redaction masks a block only inside one message). A block
+        ends at its END line or after PEM_MAX_LINES lines."""
+        if self._pem:
+            self._pem = 0 if "-----END" in line else self._pem - 1
+            return True
+        at = line.find("-----BEGIN")
+        if at != -1 and _PEM_HEAD.search(line, at) and "-----END" not in line[at:]:
+            self._pem = PEM_MAX_LINES
+        return False
 
     @property
     def current(self) -> Record | None:
@@ -483,6 +498,9 @@ class RecordBuilder:
               level: str | None = None, thread: str | None = None, prefix: str | None = None,
               era: str | None = None, tz_guess: bool = False) -> Record | None:
         done = self.finish()
+        if (self._pem or "-----BEGIN" in raw) and self._in_key_block(raw):
+            raw = raw.replace(message, MARK) if message and message in raw else MARK
+            message = MARK
         lean = self.lean
         if lean is not None and ts is not None and n not in lean.marks and not lean.marker.everything:
             shown = level if level is not None or self.level_of is None else self.level_of(message)
@@ -508,6 +526,9 @@ class RecordBuilder:
         self._open(n, raw, message, ts, level, thread, prefix, era, tz_guess)
 
     def add(self, n: int, text: str, raw: str | None = None) -> Record | None:
+        if (self._pem or "-----BEGIN" in (raw if raw is not None else text)) and \
+                self._in_key_block(raw if raw is not None else text):
+            text = raw = MARK
         if self._lite is not None:
             self._build_lite()
         cur = self._cur
