@@ -255,3 +255,37 @@ def test_status_file_with_a_byte_order_mark(encoding, bom):
     ctx, _ = parse("ext_status", data, "var/lib/waagent/Microsoft.Azure.Extensions.CustomScript-2.1.10/status/1.status")
     fact = ctx.facts.extensions["Microsoft.Azure.Extensions.CustomScript"]
     assert (fact.status, fact.code, fact.message) == ("error", "1007", "Ünicode x") and not ctx.problems
+
+
+def test_a_flood_of_handlers_reads_the_backup_extension_and_says_the_rest():
+    """Red team 14: the first 500 handlers of a status blob were read and the rest dropped without a
+    word; a VMSnapshot handler at place 601 gave no finding."""
+    from loganalyzer.parsers.ext_status import MAX_HANDLERS
+    ready = [{"handlerName": f"Junk.H{i}", "handlerVersion": "1.0", "status": "Ready"} for i in range(600)]
+    vms = {"handlerName": "Microsoft.Azure.RecoveryServices.VMSnapshotLinux", "handlerVersion": "1.0.9225.0",
+           "status": "NotReady", "code": 0}
+    blob = {"aggregateStatus": {"guestAgentStatus": {"version": "2.9.1.1", "status": "Ready"},
+                                "handlerAggregateStatus": ready + [vms]}}
+    ctx, _ = parse("waagent_status_json", json.dumps(blob).encode(), "var/lib/waagent/waagent_status.json")
+    assert ctx.facts.extensions["Microsoft.Azure.RecoveryServices.VMSnapshotLinux"].handler_status == "NotReady"
+    said = [p for p in ctx.problems if "handlers" in p.message]
+    assert [(p.message, p.partial) for p in said] == [
+        (f"status blob names 601 handlers: {601 - MAX_HANDLERS} not read (the backup extension's are)", True)]
+
+
+def test_json_too_large_to_parse_is_said_not_loaded():
+    """Red team 14: 16 MB of '[{},{},...]' as a status file or blob took 450 MB; vmSettings with a huge
+    onHold took 1.1 GB and wrote a 74 MB report. Above JSON_CAP nothing is parsed; below it a fact
+    holds scalars only."""
+    from loganalyzer.parsers.ext_status import JSON_CAP
+    flood = b"[" + b"{}," * (JSON_CAP // 3 + 10) + b"{}]"
+    for kind, source in (("waagent_status_json", "var/lib/waagent/waagent_status.json"),
+                         ("ext_status", "var/lib/waagent/Microsoft.Azure.RecoveryServices.VMSnapshotLinux-1.0/status/1.status")):
+        ctx, recs = parse(kind, flood, source)
+        assert recs == [] and any("too large to read whole" in p.message and p.partial for p in ctx.problems)
+    ctx, _ = parse("vmsettings_json", json.dumps({"onHold": [[]] * 1000, "activityId": {"x": 1},
+                                                  "hostGAPluginVersion": "1." * 500}).encode(),
+                   "var/lib/waagent/history/2024-01-01T00-00-00__2-1/VmSettings.json")
+    vs = ctx.facts.extra["vmsettings"]
+    assert (vs["on_hold"], vs["activity_id"]) == ("list of 1000 item(s)", "object of 1 item(s)")
+    assert len(vs["host_ga_plugin_version"]) == 200

@@ -71,8 +71,17 @@ def version_key(version: str | None) -> tuple[int, ...]:
     return tuple(out)
 
 
+JSON_CAP = 4 * 1024 * 1024  # a JSON data file larger than this is not parsed whole (memory)
+MAX_HANDLERS = 500  # handlers read from one status blob (the backup extension's always)
+
+
 def load_json(data: bytes, source: str, ctx: ParseContext, what: str) -> Any:
-    """json.loads with problems instead of exceptions; distinguishes truncated from malformed JSON."""
+    """json.loads with problems instead of exceptions; distinguishes truncated from malformed JSON.
+    Above JSON_CAP nothing is parsed (red team 14: 16 MB of '[{},{},...]' took 450 MB)."""
+    if len(data) > JSON_CAP:
+        ctx.problem(source, f"{what} too large to read whole ({len(data) // 1024} KiB; at most "
+                            f"{JSON_CAP // 1024} KiB)", partial=True)
+        return None
     text = decode(data)
     if not text.strip():
         ctx.problem(source, f"empty {what}")
@@ -614,10 +623,18 @@ def parse_waagent_status(data: bytes, source: str, ctx: ParseContext) -> Iterato
             "inSvdSeqNo": _s(gs.get("inSvdSeqNo")), "message": _message(gs)}
     handlers = _get(agg, "handlerAggregateStatus")
     if not isinstance(handlers, list):
+        if handlers is not None:
+            ctx.problem(source, "status blob: handlerAggregateStatus is not a list")
         return
+    if len(handlers) > MAX_HANDLERS:  # a flood: the backup extension's first (red team 14: it came 601st)
+        backup = [h for h in handlers if isinstance(h, dict) and "VMSnapshot" in (_s(h.get("handlerName")) or "")]
+        rest = [h for h in handlers if not (isinstance(h, dict) and "VMSnapshot" in (_s(h.get("handlerName")) or ""))]
+        handlers = (backup + rest)[:MAX_HANDLERS]
+        ctx.problem(source, f"status blob names {len(backup) + len(rest)} handlers: {len(backup) + len(rest) - MAX_HANDLERS} "
+                            f"not read (the backup extension's are)", partial=True)
     from_blob = scratch(ctx, "handler_status_from_blob")
     ext_order = scratch(ctx, "ext_status_order")
-    for h in handlers[:500]:
+    for h in handlers:
         if not isinstance(h, dict):
             continue
         name, version = _s(h.get("handlerName")), _s(h.get("handlerVersion"))

@@ -47,6 +47,18 @@ def _inc_from_path(source: str) -> int | None:
     return None
 
 
+def _scalar(value: Any) -> Any:
+    """A JSON value fit for the facts: a scalar (a string cut at 200 characters), else what it is
+    ('list of N items'): a fact never holds a document (red team 14: onHold of 1.6M lists)."""
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, str):
+        return value[:200]
+    if isinstance(value, (list, dict)):
+        return f"{'list' if isinstance(value, list) else 'object'} of {len(value)} item(s)"
+    return str(value)[:200]
+
+
 def _int(value: Any) -> int | None:
     try:
         return int(str(value).strip())
@@ -360,6 +372,11 @@ def parse_ovf_env(data: bytes, source: str, ctx: ParseContext) -> Iterator[Recor
 @_lazy
 def parse_vmsettings(data: bytes, source: str, ctx: ParseContext) -> Iterator[Record]:
     """HostGAPlugin vmSettings (FastTrack): extensionGoalStates, gaFamilies, source, onHold."""
+    from .ext_status import JSON_CAP
+    if len(data) > JSON_CAP:  # red team 14: 16 MB of onHold took 1.1 GB and gave a 74 MB report
+        ctx.problem(source, f"vmSettings too large to read whole ({len(data) // 1024} KiB; at most "
+                            f"{JSON_CAP // 1024} KiB)", partial=True)
+        return iter(())
     text_ = decode(data)
     try:
         doc = json.loads(text_)
@@ -376,15 +393,17 @@ def parse_vmsettings(data: bytes, source: str, ctx: ParseContext) -> Iterator[Re
     families = []
     for fam in doc.get("gaFamilies") or []:
         if isinstance(fam, dict):
-            families.append({"name": fam.get("name"), "version": fam.get("version"),
-                             "isVersionFromRSM": fam.get("isVersionFromRSM"),
-                             "isVMEnabledForRSMUpgrades": fam.get("isVMEnabledForRSMUpgrades")})
+            name, version = fam.get("name"), fam.get("version")
+            families.append({"name": name[:200] if isinstance(name, str) else None,
+                             "version": version[:200] if isinstance(version, str) else _scalar(version),
+                             "isVersionFromRSM": _scalar(fam.get("isVersionFromRSM")),
+                             "isVMEnabledForRSMUpgrades": _scalar(fam.get("isVMEnabledForRSMUpgrades"))})
     if _newest_overall(ctx, "vmsettings", key):
         facts.extra["vmsettings"] = {
-            "source": source, "goal_state_source": doc.get("extensionGoalStatesSource"),
-            "host_ga_plugin_version": doc.get("hostGAPluginVersion"),
-            "on_hold": doc.get("onHold"), "in_svd_seq_no": doc.get("inSvdSeqNo"),
-            "activity_id": doc.get("activityId")}
+            "source": source, "goal_state_source": _scalar(doc.get("extensionGoalStatesSource")),
+            "host_ga_plugin_version": _scalar(doc.get("hostGAPluginVersion")),
+            "on_hold": _scalar(doc.get("onHold")), "in_svd_seq_no": _scalar(doc.get("inSvdSeqNo")),
+            "activity_id": _scalar(doc.get("activityId"))}
         if _newest_overall(ctx, "extensions_config", key):
             _apply_families(ctx, [f for f in families if isinstance(f.get("name"), str)])
     egs = doc.get("extensionGoalStates")
