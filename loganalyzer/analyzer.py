@@ -582,6 +582,10 @@ def analyze(path: str | Path, *, patterns: str | Path | None = None, keep_record
     report.facts = facts
     report.noise = sorted(list(collector.noise.values()) + below, key=lambda n: -n.count)
     report.unexplained = collector.residue.templates(limit=50)
+    if collector.residue.dropped:
+        report.problems.append(ParseProblem(
+            "-", f"{collector.residue.dropped} WARNING/ERROR record(s) no pattern explains were too many "
+                 "or too varied to group: counted, not in the list of unexplained messages", severity="info"))
     report.not_evaluable = not_evaluable
     report.timeline = [{"kind": k, "level": lvl, "bucket": datetime.fromtimestamp(b, timezone.utc).isoformat().replace("+00:00", "Z"),
                         "t": b, "count": n} for (k, lvl, b), n in sorted(collector.timeline.items())]

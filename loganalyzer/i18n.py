@@ -470,6 +470,10 @@ _PROBLEM_TEMPLATES: list[tuple[str, str]] = [
      "der Name enthält ein NUL-Byte (er ginge als eine andere Datei durch)"),
     ("a symbolic link (links are never followed)", "ein symbolischer Link (Links werden nie verfolgt)"),
     ("empty: no record in it", "leer: kein Eintrag darin"),
+    ("{n} WARNING/ERROR record(s) no pattern explains were too many or too varied to group: counted, "
+     "not in the list of unexplained messages",
+     "{n} WARNING/ERROR-Einträge, die kein Muster erklärt, waren zu viele oder zu verschieden zum "
+     "Gruppieren: gezählt, nicht in der Liste der unerklärten Meldungen"),
     ("a directory entry that holds {size}: read as the file it names",
      "ein Verzeichniseintrag mit {size} Inhalt: als die Datei gelesen, die er nennt"),
     ("a symbolic link pointing outside the bundle (links are never followed)",

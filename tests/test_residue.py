@@ -160,3 +160,21 @@ def test_recorder_keeps_times_of_any_zone_and_levels():
     key = lambda m: sorted((t.template, t.count, t.level, str(t.first_seen), str(t.last_seen)) for t in m.templates())
     assert key(merged) == key(direct) and "+02:00" in str(key(direct))
     assert len(rec.whole) == 2 and len(rec) == 60  # no run: one row a record, two of them whole
+
+
+def test_grouping_work_is_bounded_and_what_is_left_out_is_counted():
+    """Red team 14: 50k ERROR lines of random words took 28 s here, each compared with up to 2,000
+    groups. Past WORK_BUDGET comparisons a message of a new kind is counted as dropped (the report
+    says how many); messages of a kind already grouped still join their group."""
+    from loganalyzer import residue
+    m = residue.ResidueMiner()
+    def word(i: int, letter: str) -> str:
+        return letter + "".join(chr(97 + int(d)) for d in str(i))
+    for i in range(3000):  # nothing in common: every one starts a group, up to max_groups
+        m.add_text(f"{word(i, 'a')} {word(i, 'b')} {word(i, 'c')}")
+    assert m._work >= residue.WORK_BUDGET and m.dropped == 1000
+    before = sum(t.count for t in m.templates())
+    m.add_text("aa ba ca")  # the first message's tokens: still grouped
+    assert sum(t.count for t in m.templates()) == before + 1
+    m.add_text("aa ba zz")  # a new kind that would join that group: past the budget only counted
+    assert sum(t.count for t in m.templates()) == before + 1 and m.dropped == 1001
