@@ -43,6 +43,17 @@ def test_rfc3164_year_from_collection_time_with_rollover():
     assert recs[0].level is None
 
 
+
+def test_rfc3164_month_glitch_does_not_pass_the_collection_time():
+    """Red team 14: one early-boot line 'Jan  1' (clock not yet set) among November lines moved every
+    later line a year ahead, past the collection time; a crash loop was dated 2025 for a 2024 bundle."""
+    recs = sys_("Nov 10 07:00:00 vm kernel: before\n"
+                "Jan  1 00:00:05 vm kernel: Linux version 5.15 (clock not yet set)\n"
+                "Nov 11 07:05:00 vm systemd[1]: after\n", ctx_at("2024-11-12 08:00:00"))
+    assert [r.ts.year for r in recs] == [2024, 2024, 2024]
+    assert recs[2].ts == ts("2024-11-11 07:05:00")
+
+
 def test_rfc3164_year_from_last_seen_and_local_zone():
     ctx = ParseContext(tz=ZoneInfo("Europe/Berlin"))
     ctx.facts.last_seen = ts("2022-06-30 00:00:00")

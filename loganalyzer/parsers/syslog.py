@@ -72,14 +72,16 @@ def _reference(ctx: ParseContext) -> tuple[datetime, bool]:
 
 class _YearGuess:
     """Year for RFC 3164 stamps: the reference year (or the one before, for stamps after the
-    reference), then +1 whenever the month goes backwards by more than one. Without a known
-    reference the year of the first embedded agent stamp of the same month wins (:meth:`anchor`)."""
+    reference), then +1 whenever the month goes backwards by more than one, unless the reference is
+    the collection time and the new year would pass it. Without a known reference the year of the
+    first embedded agent stamp of the same month wins (:meth:`anchor`)."""
 
-    __slots__ = ("ref", "known", "year", "last_month")
+    __slots__ = ("ref", "known", "bounded", "year", "last_month")
 
     def __init__(self, ref: datetime, known: bool) -> None:
         self.ref = ref
         self.known = known
+        self.bounded = known  # the reference is the collection time: no stamp comes a day after it
         self.year: int | None = None
         self.last_month = 0
 
@@ -94,7 +96,10 @@ class _YearGuess:
             if (month, day) > (self.ref.month, self.ref.day + 1):
                 self.year -= 1
         elif month < self.last_month - 1 or (self.last_month == 12 and month == 1):
-            self.year += 1
+            # a new year, unless that would pass the collection time: then the line is a glitch
+            # (red team 14: one early-boot 'Jan  1' line dated every later line a year ahead)
+            if not self.bounded or (self.year + 1, month, day) <= (self.ref.year, self.ref.month, self.ref.day + 1):
+                self.year += 1
         self.last_month = month
         return self.year
 
