@@ -97,6 +97,9 @@ STRINGS: dict[str, dict[str, str]] = {
                                   "(other digits, a date out of range); kept as text of the record before them",
                             "de": "{n} Zeile(n) sehen wie Logzeilen aus, ihr Kopf ist aber nicht lesbar (andere "
                                   "Ziffern, Datum außerhalb des Bereichs); als Text des Eintrags davor übernommen"},
+    "problem.undated": {"en": "none of its {n} line(s) starts with a time stamp of this log's format: read as plain text",
+                        "de": "keine ihrer {n} Zeile(n) beginnt mit einem Zeitstempel im Format dieses Logs: als "
+                              "reiner Text gelesen"},
     "problem.no_headers": {"en": "none of its {n} line(s) has an agent log header "
                                  "('2024-09-30T06:39:27.159929Z INFO ...'): is it an agent log?",
                            "de": "keine ihrer {n} Zeile(n) hat den Kopf einer Agent-Logzeile "
@@ -508,7 +511,7 @@ _PROBLEM_TEMPLATES: list[tuple[str, str]] = [
 # problem texts that are also STRINGS entries (the call site passes key= and params=): the English
 # entry is the message as the code writes it, so it serves as the template too
 _KEYED_PROBLEMS = ("problem.more", "problem.local_time", "problem.bad_dates", "problem.bad_syslog_dates",
-                   "problem.odd_headers", "problem.no_headers",
+                   "problem.odd_headers", "problem.no_headers", "problem.undated",
                    "problem.collection_future", "problem.records_after_collection")
 
 # endings the ingest step appends to any message (tried when the whole message matches no template)

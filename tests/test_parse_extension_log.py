@@ -236,3 +236,24 @@ def test_hostile_long_lines_are_fast():
         t = time.process_time()
         recs = list(fn(hostile, "f", ParseContext()))
         assert time.process_time() - t < 2.0 and sum(r.end_line - r.line + 1 for r in recs) == len(hostile)
+
+
+def test_coloured_lines_read_like_plain_ones_and_a_foreign_file_is_said():
+    """Red team 14: an extension.log / shell.log captured with colour codes became ONE record (130
+    lines; no-internet-access 26 -> 17 hits), and a file of another format too, without a word."""
+    from loganalyzer.parsers.extension_log import parse_vmsnapshot_log, parse_vmsnapshot_shell_log
+    ext = ["2024-01-14 22:16:48.792020 [Microsoft.Azure.RecoveryServices.VMSnapshotLinux-1.0]Taking Snapshot",
+           "2024-01-14 22:16:49.000000 [Microsoft.Azure.RecoveryServices.VMSnapshotLinux-1.0]Error: failed",
+           "  continued"]
+    shell = ["Sun Jan 14 22:16:40 UTC 2024- python3 path exists", "Sun Jan 14 22:16:41 UTC 2024- done"]
+    for parse, lines in ((parse_vmsnapshot_log, ext), (parse_vmsnapshot_shell_log, shell)):
+        coloured = [f"\x1b[0;32m{line}\x1b[0m" if not line.startswith(" ") else line for line in lines]
+        ctx = ParseContext(tz=timezone.utc)
+        got = list(parse(coloured, "x.log", ctx))
+        want = list(parse(lines, "x.log", ParseContext(tz=timezone.utc)))
+        assert [(r.line, r.ts, r.level, r.message.replace("\x1b[0m", "")) for r in got] == \
+            [(r.line, r.ts, r.level, r.message) for r in want]
+        assert got[0].raw.startswith("\x1b[0;32m") and not ctx.problems
+        ctx = ParseContext(tz=timezone.utc)
+        assert len(list(parse(["2024-09-30T06:39:27.159929Z INFO ExtHandler x", "more"], "y.log", ctx))) == 1
+        assert [(p.key, p.params) for p in ctx.problems] == [("problem.undated", {"n": 2})]

@@ -27,7 +27,7 @@ from typing import Iterable, Iterator
 
 from ..model import Record
 from . import ParseContext, text_parser
-from .waagent_log import AgentLineParser, RecordBuilder, aware_ts
+from .waagent_log import AgentLineParser, RecordBuilder, aware_ts, plain, say_undated
 
 UTC = timezone.utc
 VMSNAPSHOT_PREFIX = "[Microsoft.Azure.RecoveryServices.VMSnapshotLinux-1.0]"
@@ -92,7 +92,8 @@ def parse_vmsnapshot_log(lines: Iterable[str], source: str, ctx: ParseContext) -
     prefix = VMSNAPSHOT_PREFIX
     freeze_ts: datetime | None = None  # flush time of the open "Logs during Freeze" block
     n = 0
-    for n, line in enumerate(lines, 1):
+    for n, raw in enumerate(lines, 1):
+        line = plain(raw)
         done = None
         c = line[:1]
         if c in _DIGITS and c:
@@ -106,10 +107,10 @@ def parse_vmsnapshot_log(lines: Iterable[str], source: str, ctx: ParseContext) -
                     m2 = _INNER_TS_RE.match(msg)
                     if m2 is not None:  # safefreeze binary output / HttpUtil inner stamp
                         msg, era = m2.group(2), "E"
-                done = b.start(n, line, msg, ts, None, None, prefix, era)
+                done = b.start(n, raw, msg, ts, None, None, prefix, era)
             elif (m := _D_RE.match(line)) is not None:
                 ts_text, lvl, msg = m.groups()
-                done = b.start(n, line, (msg or "").rstrip(" "), _utc(ts_text),
+                done = b.start(n, raw, (msg or "").rstrip(" "), _utc(ts_text),
                                _D_LEVELS.get(lvl.lower()), None, prefix, "D")
             elif (m := _B_RE.match(line)) is not None:
                 ts_text, rest = m.group(1), m.group(2) or ""
@@ -118,31 +119,32 @@ def parse_vmsnapshot_log(lines: Iterable[str], source: str, ctx: ParseContext) -
                     prefix, rest = m2.groups()
                     m3 = _D_RE.match(rest.lstrip())
                     if m3 is not None:  # format C: inner line with its own UTC time and level
-                        done = b.start(n, line, (m3.group(3) or "").rstrip(" "), _utc(m3.group(1)),
+                        done = b.start(n, raw, (m3.group(3) or "").rstrip(" "), _utc(m3.group(1)),
                                        _D_LEVELS.get(m3.group(2).lower()), None, prefix, "C")
                     else:
-                        done = b.start(n, line, rest, agent.local_ts(ts_text), None, None, prefix,
+                        done = b.start(n, raw, rest, agent.local_ts(ts_text), None, None, prefix,
                                        "B", agent.tz_guess)
                 elif (m3 := _D_RE.match(rest.lstrip())) is not None:
-                    done = b.start(n, line, (m3.group(3) or "").rstrip(" "), _utc(m3.group(1)),
+                    done = b.start(n, raw, (m3.group(3) or "").rstrip(" "), _utc(m3.group(1)),
                                    _D_LEVELS.get(m3.group(2).lower()), None, prefix, "C")
                 elif b.open:
-                    done = b.add(n, rest, line)  # B continuation: time prefix only
+                    done = b.add(n, rest, raw)  # B continuation: time prefix only
                 else:
-                    done = b.start(n, line, rest, agent.local_ts(ts_text), None, None, prefix,
+                    done = b.start(n, raw, rest, agent.local_ts(ts_text), None, None, prefix,
                                    "B", agent.tz_guess)
             else:
-                done = b.add(n, line)
+                done = b.add(n, line, raw)
         elif c == "=" and "Logs during Freeze End" in line:
-            done = b.start(n, line, line.strip(), freeze_ts, None, None, prefix, "D")
+            done = b.start(n, raw, line.strip(), freeze_ts, None, None, prefix, "D")
             freeze_ts = None
         else:
-            done = b.add(n, line)
+            done = b.add(n, line, raw)
         if done is not None:
             yield done
     last = b.finish()
     if last is not None:
         yield last
+    say_undated(b, ctx, n)
 
 
 _MONTHS = {m: i for i, m in enumerate(
@@ -167,7 +169,8 @@ def parse_vmsnapshot_shell_log(lines: Iterable[str], source: str,
     agent = AgentLineParser(ctx)
     b = RecordBuilder(source, "vmsnapshot_shell_log", _shell_level, ctx.lean)
     n = 0
-    for n, line in enumerate(lines, 1):
+    for n, raw in enumerate(lines, 1):
+        line = plain(raw)
         c = line[:1]
         done = None
         if c.isalpha() and (m := _S_RE.match(line)) is not None:
@@ -184,18 +187,19 @@ def parse_vmsnapshot_shell_log(lines: Iterable[str], source: str,
                     ts, guess = agent.local_ts(naive.isoformat(" ")), agent.tz_guess
             except (ValueError, OverflowError):
                 ts = None
-            done = b.start(n, line, msg, ts, None, None, None, "S", guess)
+            done = b.start(n, raw, msg, ts, None, None, None, "S", guess)
         elif c == "[" and (m := _H_RE.match(line)) is not None:
             base, frac, msg = m.groups()
             ts = _utc(f"{base}.{frac[:6].ljust(6, '0')}")
-            done = b.start(n, line, msg, ts, None, None, None, "H")
+            done = b.start(n, raw, msg, ts, None, None, None, "H")
         else:
-            done = b.add(n, line)
+            done = b.add(n, line, raw)
         if done is not None:
             yield done
     last = b.finish()
     if last is not None:
         yield last
+    say_undated(b, ctx, n)
 
 
 # -- generic extension logs ---------------------------------------------------------------

@@ -359,6 +359,19 @@ class AgentLineParser:
                         key="problem.no_headers", params={"n": lines})
 
 
+def plain(line: str) -> str:
+    """``line`` without terminal control sequences when it starts with one (a coloured capture)."""
+    return _ANSI_RE.sub("", line) if line[:1] == "\x1b" else line
+
+
+def say_undated(b: "RecordBuilder", ctx: ParseContext, lines: int) -> None:
+    """A problem when none of a file's ``lines`` opened a dated record (red team 14: a coloured or
+    foreign extension.log became one record of 130 lines without a word)."""
+    if lines and not b.dated:
+        ctx.problem(b.source, f"none of its {lines} line(s) starts with a time stamp of this log's format: "
+                              "read as plain text", key="problem.undated", params={"n": lines})
+
+
 def _make(source: str, kind: str, start: int, end: int, h: AgentHeader | None,
           raw: str, parts: list[str]) -> Record:
     msg = parts[0] if len(parts) == 1 else "\n".join(parts).rstrip("\n")
@@ -449,7 +462,7 @@ class RecordBuilder:
     a record that gets a continuation line is built as usual.
     """
 
-    __slots__ = ("source", "kind", "level_of", "lean", "_cur", "_parts", "_chars", "_end", "_lite", "_pem")
+    __slots__ = ("source", "kind", "level_of", "lean", "dated", "_cur", "_parts", "_chars", "_end", "_lite", "_pem")
 
     def __init__(self, source: str, kind: str, level_of: Callable[[str], str | None] | None = None,
                  lean=None) -> None:
@@ -463,6 +476,7 @@ class RecordBuilder:
         self._end = 0
         self._lite: tuple | None = None  # the fields of a quiet one-line record not built (yet)
         self._pem = 0  # lines still to mask of a key block begun on an earlier line (0: none)
+        self.dated = 0  # records opened with a time (a file with none is not in the expected format)
 
     def _in_key_block(self, line: str) -> bool:
         """Whether ``line`` is inside a ``-----BEGIN ... KEY-----`` block begun on an earlier line
@@ -498,6 +512,8 @@ class RecordBuilder:
               level: str | None = None, thread: str | None = None, prefix: str | None = None,
               era: str | None = None, tz_guess: bool = False) -> Record | None:
         done = self.finish()
+        if ts is not None:
+            self.dated += 1
         if (self._pem or "-----BEGIN" in raw) and self._in_key_block(raw):
             raw = raw.replace(message, MARK) if message and message in raw else MARK
             message = MARK
