@@ -319,6 +319,8 @@ _PROBLEM_TEMPLATES: list[tuple[str, str]] = [
      "{n} Logdatei(en), die der Log-Collector hinzugefügt hat, fehlen im Log-Paket: {names}"),
     # DHCP leases
     ("empty lease file", "leere Lease-Datei"),
+    ("OPTION_245 given twice with different values; the first is read",
+     "OPTION_245 zweimal mit verschiedenen Werten angegeben; der erste wird gelesen"),
     ("unrecognised lease format", "unbekanntes Lease-Format"),
     ("lease block not closed", "Lease-Block nicht geschlossen"),
     ("more than {n} lease blocks; the rest ignored", "mehr als {n} Lease-Blöcke; der Rest wird ignoriert"),

@@ -40,6 +40,19 @@ def test_networkd_lease_without_245():
     assert not lease.has_245 and lease.endpoint is None
 
 
+
+def test_networkd_lease_is_read_to_its_end():
+    """Red team 14: only the first 5,000 lines were read; OPTION_245 after them gave a false
+    dhcp-245-missing. A second, different OPTION_245 is said."""
+    long = NETWORKD.replace(b"OPTION_245=a83f8110\n", b"".join(b"OPTION_%d=00\n" % (i % 200) for i in range(6000))
+                            + b"OPTION_245=a83f8110\n")
+    ctx, _ = parse("networkd_lease", long, "run/systemd/netif/leases/2")
+    assert ctx.facts.leases[0].endpoint == "168.63.129.16" and not ctx.problems
+    ctx, _ = parse("networkd_lease", NETWORKD + b"OPTION_245=a83f8111\n", "run/systemd/netif/leases/2")
+    assert ctx.facts.leases[0].endpoint == "168.63.129.16"
+    assert [p.message for p in ctx.problems] == ["OPTION_245 given twice with different values; the first is read"]
+
+
 def test_networkmanager_internal_lease_under_dhcp_kind():
     ctx, _ = parse("dhcp_leases", NETWORKD, "var/lib/NetworkManager/internal-abc-eth0.lease")
     assert ctx.facts.leases[0].endpoint == "168.63.129.16"

@@ -166,13 +166,16 @@ def _is_networkd(lines: list[str]) -> bool:
 
 def _networkd(lines: list[str], source: str, ctx: ParseContext) -> None:
     values: dict[str, str] = {}
-    for line in lines[:5000]:
+    for line in lines:  # every line (red team 14: OPTION_245 after line 5,000 was not read: a false alarm)
         line = line.strip()
         if not line or line.startswith("#"):
             continue
         m = _NETWORKD_KV.match(line)
         if m:
-            values.setdefault(m.group(1), m.group(2).strip())
+            key, value = m.group(1), m.group(2).strip()
+            if key == "OPTION_245" and values.get(key, value) != value:
+                ctx.problem(source, "OPTION_245 given twice with different values; the first is read")
+            values.setdefault(key, value)
     lease = LeaseFact(source=source)
     lease.fixed_address = values.get("ADDRESS") or None
     lease.server_id = values.get("SERVER_ADDRESS") or None
