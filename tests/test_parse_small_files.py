@@ -53,6 +53,19 @@ def test_networkd_lease_is_read_to_its_end():
     assert [p.message for p in ctx.problems] == ["OPTION_245 given twice with different values; the first is read"]
 
 
+
+def test_a_flood_of_dhclient_leases_keeps_the_newest():
+    """dhclient appends its leases: past MAX_LEASES blocks the newest are read, the oldest dropped and
+    said (red team 14: the first 10,000 were kept)."""
+    from loganalyzer.parsers.leases import MAX_LEASES
+    old = b"lease {\n  interface \"eth0\";\n  fixed-address 10.0.0.4;\n}\n"
+    new = b"lease {\n  interface \"eth0\";\n  fixed-address 10.0.0.4;\n  option unknown-245 a8:3f:81:10;\n}\n"
+    ctx, _ = parse("dhcp_leases", old * (MAX_LEASES + 5) + new, "var/lib/dhcp/dhclient.eth0.leases")
+    assert len(ctx.facts.leases) == MAX_LEASES and ctx.facts.leases[-1].endpoint == "168.63.129.16"
+    assert [p.message for p in ctx.problems] == [
+        f"{MAX_LEASES + 6} lease blocks: the oldest 6 ignored, the newest {MAX_LEASES} read"]
+
+
 def test_networkmanager_internal_lease_under_dhcp_kind():
     ctx, _ = parse("dhcp_leases", NETWORKD, "var/lib/NetworkManager/internal-abc-eth0.lease")
     assert ctx.facts.leases[0].endpoint == "168.63.129.16"

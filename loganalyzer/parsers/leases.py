@@ -24,6 +24,8 @@ hex bytes of ``option unknown-245`` are the endpoint's dotted quad. Expire times
 """
 from __future__ import annotations
 
+from collections import deque
+
 import re
 from datetime import datetime, timezone
 from typing import Iterator
@@ -103,23 +105,20 @@ def parse_dhcp_leases(data: bytes, source: str, ctx: ParseContext) -> Iterator[R
             ctx.problem(source, "unrecognised lease format")
         return iter(())
     current: LeaseFact | None = None
+    kept: deque[LeaseFact] = deque(maxlen=MAX_LEASES)  # dhclient appends: the newest blocks are kept
     count = 0
     for no, line in enumerate(lines, 1):
         if _LEASE_START.match(line):
             if current is not None:
                 ctx.problem(source, "lease block not closed", line=no)
-                _store(ctx, current)
+                kept.append(current)
                 count += 1
             current = LeaseFact(source=source)
-            if count >= MAX_LEASES:
-                ctx.problem(source, f"more than {MAX_LEASES} lease blocks; the rest ignored")
-                current = None
-                break
             continue
         if current is None:
             continue
         if line.strip().startswith("}"):
-            _store(ctx, current)
+            kept.append(current)
             count += 1
             current = None
             continue
@@ -150,12 +149,13 @@ def parse_dhcp_leases(data: bytes, source: str, ctx: ParseContext) -> Iterator[R
                 ctx.problem(source, "could not parse expiry token", line=no)
     if current is not None:
         ctx.problem(source, "lease file ends inside a lease block (truncated?)")
-        _store(ctx, current)
+        kept.append(current)
+        count += 1
+    if count > MAX_LEASES:  # red team 14: the first 10,000 were kept, the newest dropped
+        ctx.problem(source, f"{count} lease blocks: the oldest {count - MAX_LEASES} ignored, the newest "
+                            f"{MAX_LEASES} read")
+    ctx.facts.leases.extend(kept)
     return iter(())
-
-
-def _store(ctx: ParseContext, lease: LeaseFact) -> None:
-    ctx.facts.leases.append(lease)
 
 
 def _is_networkd(lines: list[str]) -> bool:
