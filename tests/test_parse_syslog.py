@@ -271,3 +271,19 @@ def test_a_private_key_printed_line_by_line_is_masked():
         [f"Nov 12 07:00:01 vm x: line {i}" for i in range(PEM_MAX_LINES + 5)]
     recs = list(parse_syslog(lines, "var/log/syslog", ParseContext(tz=timezone.utc)))
     assert [r.message for r in recs[-5:]] == [f"line {i}" for i in range(PEM_MAX_LINES, PEM_MAX_LINES + 5)]
+
+
+def test_journalctl_json_export_is_read_like_the_short_form():
+    """Red team 14: 'journalctl -o json' lines were read as undated text: no time, no finding."""
+    import json as _json
+    from loganalyzer.parsers.syslog import journal_json
+    msg = ("2024/11/11 07:01:22.100000 ERROR ExtHandler Error fetching the goal state: [ProtocolError] "
+           "GET vmSettings [correlation ID: x] timed out")
+    line = _json.dumps({"__REALTIME_TIMESTAMP": "1731308482100000", "_HOSTNAME": "vm", "SYSLOG_IDENTIFIER": "python3",
+                        "_PID": "974", "PRIORITY": "6", "MESSAGE": msg, "_CMDLINE": "python3 -u bin/waagent"})
+    assert journal_json(line) == f"2024-11-11T07:01:22.100000Z vm python3[974]: {msg}"
+    recs = sys_(line + "\n" + _json.dumps({"__REALTIME_TIMESTAMP": "1731308483000000", "SYSLOG_IDENTIFIER": "kernel",
+                                            "MESSAGE": list(b"binary \xff text")}), ctx_at("2024-11-12 00:00:00"))
+    assert [r.level for r in recs][:1] == ["ERROR"] and recs[0].message.startswith("Error fetching the goal state")
+    assert recs[1].ts == ts("2024-11-11 07:01:23") and recs[1].message == "binary \ufffd text"
+    assert journal_json('{"MESSAGE": 5}') is None and journal_json("{not json") is None
