@@ -287,3 +287,11 @@ def test_journalctl_json_export_is_read_like_the_short_form():
     assert [r.level for r in recs][:1] == ["ERROR"] and recs[0].message.startswith("Error fetching the goal state")
     assert recs[1].ts == ts("2024-11-11 07:01:23") and recs[1].message == "binary \ufffd text"
     assert journal_json('{"MESSAGE": 5}') is None and journal_json("{not json") is None
+
+
+def test_a_syslog_without_any_dated_line_is_said():
+    """Red team 14: a 'journalctl -o export' file (KEY=VALUE lines) was read as plain records, no word."""
+    ctx = ParseContext(tz=UTC)
+    recs = list(parse_syslog(["__CURSOR=s=1", "__REALTIME_TIMESTAMP=1731308482100000", "MESSAGE=hello"],
+                             "var/log/journal.txt", ctx))
+    assert recs and [(p.key, p.params) for p in ctx.problems] == [("problem.undated", {"n": 3})]

@@ -29,7 +29,7 @@ from typing import Iterable, Iterator
 from ..model import Record
 from . import ParseContext, text_parser
 from .extension_log import token_level
-from .waagent_log import AgentLineParser, RecordBuilder, aware_ts
+from .waagent_log import AgentLineParser, RecordBuilder, aware_ts, say_undated
 
 UTC = timezone.utc
 _MONTHS = {m: i for i, m in enumerate(
@@ -228,6 +228,7 @@ def parse_syslog(lines: Iterable[str], source: str, ctx: ParseContext) -> Iterat
     if bad:
         ctx.problem(source, f"{bad} syslog line(s) with an impossible date; kept without time",
                     key="problem.bad_syslog_dates", params={"n": bad})
+    say_undated(b, ctx, n)  # e.g. 'journalctl -o export' (KEY=VALUE lines): red team 14
 
 
 # -- cloud-init -----------------------------------------------------------------------------
