@@ -476,6 +476,7 @@ _PROBLEM_TEMPLATES: list[tuple[str, str]] = [
      "der Name enthält ein NUL-Byte (er ginge als eine andere Datei durch)"),
     ("a symbolic link (links are never followed)", "ein symbolischer Link (Links werden nie verfolgt)"),
     ("empty: no record in it", "leer: kein Eintrag darin"),
+    ("larger than 64 KiB: only the start was read", "größer als 64 KiB: nur der Anfang wurde gelesen"),
     ("{n} WARNING/ERROR record(s) no pattern explains were too many or too varied to group: counted, "
      "not in the list of unexplained messages",
      "{n} WARNING/ERROR-Einträge, die kein Muster erklärt, waren zu viele oder zu verschieden zum "

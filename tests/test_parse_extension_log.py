@@ -257,3 +257,20 @@ def test_coloured_lines_read_like_plain_ones_and_a_foreign_file_is_said():
         ctx = ParseContext(tz=timezone.utc)
         assert len(list(parse(["2024-09-30T06:39:27.159929Z INFO ExtHandler x", "more"], "y.log", ctx))) == 1
         assert [(p.key, p.params) for p in ctx.problems] == [("problem.undated", {"n": 2})]
+
+
+def test_impossible_dates_and_zones_are_said():
+    """Red team 14: extension.log and shell.log lost the time of a header with an impossible date
+    without a word, and shell.log read the zone -9999 as -99 h 99 min (4 days off)."""
+    from loganalyzer.parsers.extension_log import parse_vmsnapshot_log, parse_vmsnapshot_shell_log
+    ctx = ParseContext(tz=timezone.utc)
+    recs = list(parse_vmsnapshot_log(["2024-13-45 09:09:09.000000 [Microsoft.Azure.RecoveryServices.VMSnapshotLinux-1.0]x",
+                                      "2024-01-14 22:16:48.792020 [Microsoft.Azure.RecoveryServices.VMSnapshotLinux-1.0]y"],
+                                     "e.log", ctx))
+    assert [r.ts is None for r in recs] == [True, False]
+    assert [(p.key, p.params) for p in ctx.problems] == [("problem.bad_dates", {"n": 1})]
+    ctx = ParseContext(tz=timezone.utc)
+    recs = list(parse_vmsnapshot_shell_log(["Sun Jan 14 22:16:40 -9999 2024- odd zone",
+                                            "Sun Jan 14 22:16:41 +0530 2024- India"], "s.log", ctx))
+    assert recs[0].ts is None and recs[1].ts == datetime(2024, 1, 14, 16, 46, 41, tzinfo=timezone.utc)
+    assert [(p.key, p.params) for p in ctx.problems] == [("problem.bad_dates", {"n": 1})]

@@ -27,7 +27,7 @@ from typing import Iterable, Iterator
 
 from ..model import Record
 from . import ParseContext, text_parser
-from .waagent_log import AgentLineParser, RecordBuilder, aware_ts, plain, say_undated
+from .waagent_log import AgentLineParser, RecordBuilder, aware_ts, plain, say_bad_dates, say_undated
 
 UTC = timezone.utc
 VMSNAPSHOT_PREFIX = "[Microsoft.Azure.RecoveryServices.VMSnapshotLinux-1.0]"
@@ -91,6 +91,13 @@ def parse_vmsnapshot_log(lines: Iterable[str], source: str, ctx: ParseContext) -
     b = RecordBuilder(source, "vmsnapshot_log", failure_level, ctx.lean)
     prefix = VMSNAPSHOT_PREFIX
     freeze_ts: datetime | None = None  # flush time of the open "Logs during Freeze" block
+    bad = [0]  # header lines with an impossible date (red team 14: their time was lost without a word)
+
+    def utc(text: str) -> datetime | None:
+        ts = _utc(text)
+        if ts is None:
+            bad[0] += 1
+        return ts
     n = 0
     for n, raw in enumerate(lines, 1):
         line = plain(raw)
@@ -100,7 +107,7 @@ def parse_vmsnapshot_log(lines: Iterable[str], source: str, ctx: ParseContext) -
             m = _A_RE.match(line)
             if m is not None:
                 ts_text, prefix, msg = m.groups()
-                ts, era = _utc(ts_text), "A"
+                ts, era = utc(ts_text), "A"
                 if "Logs during Freeze Start" in msg:
                     freeze_ts = ts
                 else:
@@ -110,7 +117,7 @@ def parse_vmsnapshot_log(lines: Iterable[str], source: str, ctx: ParseContext) -
                 done = b.start(n, raw, msg, ts, None, None, prefix, era)
             elif (m := _D_RE.match(line)) is not None:
                 ts_text, lvl, msg = m.groups()
-                done = b.start(n, raw, (msg or "").rstrip(" "), _utc(ts_text),
+                done = b.start(n, raw, (msg or "").rstrip(" "), utc(ts_text),
                                _D_LEVELS.get(lvl.lower()), None, prefix, "D")
             elif (m := _B_RE.match(line)) is not None:
                 ts_text, rest = m.group(1), m.group(2) or ""
@@ -119,13 +126,13 @@ def parse_vmsnapshot_log(lines: Iterable[str], source: str, ctx: ParseContext) -
                     prefix, rest = m2.groups()
                     m3 = _D_RE.match(rest.lstrip())
                     if m3 is not None:  # format C: inner line with its own UTC time and level
-                        done = b.start(n, raw, (m3.group(3) or "").rstrip(" "), _utc(m3.group(1)),
+                        done = b.start(n, raw, (m3.group(3) or "").rstrip(" "), utc(m3.group(1)),
                                        _D_LEVELS.get(m3.group(2).lower()), None, prefix, "C")
                     else:
                         done = b.start(n, raw, rest, agent.local_ts(ts_text), None, None, prefix,
                                        "B", agent.tz_guess)
                 elif (m3 := _D_RE.match(rest.lstrip())) is not None:
-                    done = b.start(n, raw, (m3.group(3) or "").rstrip(" "), _utc(m3.group(1)),
+                    done = b.start(n, raw, (m3.group(3) or "").rstrip(" "), utc(m3.group(1)),
                                    _D_LEVELS.get(m3.group(2).lower()), None, prefix, "C")
                 elif b.open:
                     done = b.add(n, rest, raw)  # B continuation: time prefix only
@@ -145,6 +152,7 @@ def parse_vmsnapshot_log(lines: Iterable[str], source: str, ctx: ParseContext) -
     if last is not None:
         yield last
     say_undated(b, ctx, n)
+    say_bad_dates(ctx, source, bad[0] + agent.bad_ts)
 
 
 _MONTHS = {m: i for i, m in enumerate(
@@ -168,6 +176,7 @@ def parse_vmsnapshot_shell_log(lines: Iterable[str], source: str,
     """VMSnapshotLinux shell.log. SAMPLE: ``Sun Jan 14 22:16:40 UTC 2024- python3 path exists``"""
     agent = AgentLineParser(ctx)
     b = RecordBuilder(source, "vmsnapshot_shell_log", _shell_level, ctx.lean)
+    bad = 0  # header lines with an impossible date or zone
     n = 0
     for n, raw in enumerate(lines, 1):
         line = plain(raw)
@@ -181,16 +190,20 @@ def parse_vmsnapshot_shell_log(lines: Iterable[str], source: str,
                 if zone in ("UTC", "GMT", "Z"):
                     ts = naive.replace(tzinfo=UTC)
                 elif zone[0] in "+-":
+                    if int(zone[1:3]) > 14 or int(zone[3:5]) > 59:  # -9999 is no zone (red team 14)
+                        raise ValueError(zone)
                     off = timedelta(hours=int(zone[1:3]), minutes=int(zone[3:5]))
                     ts = (naive - off if zone[0] == "+" else naive + off).replace(tzinfo=UTC)
                 else:  # a zone abbreviation: local time of the VM
                     ts, guess = agent.local_ts(naive.isoformat(" ")), agent.tz_guess
             except (ValueError, OverflowError):
                 ts = None
+                bad += 1
             done = b.start(n, raw, msg, ts, None, None, None, "S", guess)
         elif c == "[" and (m := _H_RE.match(line)) is not None:
             base, frac, msg = m.groups()
             ts = _utc(f"{base}.{frac[:6].ljust(6, '0')}")
+            bad += ts is None
             done = b.start(n, raw, msg, ts, None, None, None, "H")
         else:
             done = b.add(n, line, raw)
@@ -200,6 +213,7 @@ def parse_vmsnapshot_shell_log(lines: Iterable[str], source: str,
     if last is not None:
         yield last
     say_undated(b, ctx, n)
+    say_bad_dates(ctx, source, bad + agent.bad_ts)
 
 
 # -- generic extension logs ---------------------------------------------------------------

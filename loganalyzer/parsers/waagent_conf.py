@@ -22,7 +22,7 @@ from ..model import Record
 from . import ParseContext, data_parser
 from .misc import decode, redact
 
-MAX_LINES = 20_000
+MAX_LINES = 200_000  # lines read; the rest is said and makes the bundle partial (red team 14)
 
 # common/conf.py __SWITCH_OPTIONS__ (2.7) plus later switches (agent-logs.md §6)
 SWITCH_KEYS = frozenset({
@@ -60,7 +60,7 @@ def parse_waagent_conf(data: bytes, source: str, ctx: ParseContext) -> Iterator[
     unset: list[str] = []
     for no, line in enumerate(text.split("\n"), 1):
         if no > MAX_LINES:
-            ctx.problem(source, f"more than {MAX_LINES} lines; the rest ignored")
+            ctx.problem(source, f"more than {MAX_LINES} lines; the rest ignored", partial=True)
             break
         if line.startswith("#") or "=" not in line:
             continue

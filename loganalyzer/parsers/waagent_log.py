@@ -346,9 +346,7 @@ class AgentLineParser:
     def report(self, source: str, ctx: ParseContext, lines: int) -> None:
         """Problems of the file just read: impossible dates, header-like lines that were not
         headers, or no header at all in a file with ``lines`` lines."""
-        if self.bad_ts:
-            ctx.problem(source, f"{self.bad_ts} header line(s) with an impossible date; kept without time",
-                        key="problem.bad_dates", params={"n": self.bad_ts})
+        say_bad_dates(ctx, source, self.bad_ts)
         if self.odd:
             ctx.problem(source, f"{self.odd} line(s) look like log lines but their header could not be read "
                         "(other digits, a date out of range); kept as text of the record before them",
@@ -362,6 +360,13 @@ class AgentLineParser:
 def plain(line: str) -> str:
     """``line`` without terminal control sequences when it starts with one (a coloured capture)."""
     return _ANSI_RE.sub("", line) if line[:1] == "\x1b" else line
+
+
+def say_bad_dates(ctx: ParseContext, source: str, bad: int) -> None:
+    """The problem for ``bad`` header lines whose date does not exist (kept without time)."""
+    if bad:
+        ctx.problem(source, f"{bad} header line(s) with an impossible date; kept without time",
+                    key="problem.bad_dates", params={"n": bad})
 
 
 def say_undated(b: "RecordBuilder", ctx: ParseContext, lines: int) -> None:
