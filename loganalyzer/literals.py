@@ -9,6 +9,7 @@ so choosing the sharper set never changes what matches, only how many lines are 
 """
 from __future__ import annotations
 
+import functools
 import re
 from typing import Iterable
 
@@ -31,11 +32,20 @@ def score(literals: Iterable[str]) -> tuple[int, int]:
     return (min(len(x) for x in lits), -len(lits)) if lits else (-1, 0)
 
 
+@functools.lru_cache(maxsize=4096)
+def _tree(pattern: str):
+    """The parsed regex (``re``'s parser), or None when ``re`` cannot read it; parsed once for
+    both questions asked of it here."""
+    try:  # group names are irrelevant here, and the regex module allows repeating them
+        return sre_parse.parse(_NAMED_GROUP.sub("(", pattern))
+    except Exception:  # noqa: BLE001 - regex-module syntax re cannot read
+        return None
+
+
 def required_literals(pattern: str) -> tuple[str, ...] | None:
     """One literal of the returned set occurs in every match of ``pattern`` (None: none known)."""
-    try:  # group names are irrelevant here, and the regex module allows repeating them
-        tree = sre_parse.parse(_NAMED_GROUP.sub("(", pattern))
-    except Exception:  # noqa: BLE001 - regex-module syntax re cannot read: fall back to the hint
+    tree = _tree(pattern)
+    if tree is None:  # regex-module syntax re cannot read: fall back to the hint
         return None
     if tree.state.flags & C.SRE_FLAG_IGNORECASE:
         return None
@@ -90,18 +100,8 @@ def digit_uniform(pattern: str) -> bool:
     cannot read)."""
     if not any(c.isdigit() for c in pattern) and "(?P=" not in pattern and "(?(" not in pattern:
         return True  # no digit literal, digit range, numbered back-reference or condition: no parse
-    known = _UNIFORM.get(pattern)
-    if known is None:
-        try:
-            known = _uniform(list(sre_parse.parse(_NAMED_GROUP.sub("(", pattern))))
-        except Exception:  # noqa: BLE001 - regex-module syntax: unsure
-            known = False
-        if len(_UNIFORM) < 10_000:
-            _UNIFORM[pattern] = known
-    return known
-
-
-_UNIFORM: dict[str, bool] = {}  # regex -> digit_uniform (a batch loads the library once per bundle)
+    tree = _tree(pattern)
+    return tree is not None and _uniform(list(tree))
 
 
 def _uniform(items: list) -> bool:
