@@ -287,6 +287,9 @@ def test_journalctl_json_export_is_read_like_the_short_form():
     assert [r.level for r in recs][:1] == ["ERROR"] and recs[0].message.startswith("Error fetching the goal state")
     assert recs[1].ts == ts("2024-11-11 07:01:23") and recs[1].message == "binary \ufffd text"
     assert journal_json('{"MESSAGE": 5}') is None and journal_json("{not json") is None
+    odd = _json.dumps({"__REALTIME_TIMESTAMP": "1731308482100000", "_HOSTNAME": " ", "SYSLOG_IDENTIFIER": " ",
+                       "_PID": "x", "MESSAGE": "hello"})  # red team 15: a blank host was an IndexError
+    assert journal_json(odd) == "2024-11-11T07:01:22.100000Z - -: hello"
 
 
 def test_a_syslog_without_any_dated_line_is_said():
@@ -295,3 +298,16 @@ def test_a_syslog_without_any_dated_line_is_said():
     recs = list(parse_syslog(["__CURSOR=s=1", "__REALTIME_TIMESTAMP=1731308482100000", "MESSAGE=hello"],
                              "var/log/journal.txt", ctx))
     assert recs and [(p.key, p.params) for p in ctx.problems] == [("problem.undated", {"n": 3})]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.sampled_from(["__REALTIME_TIMESTAMP", "_HOSTNAME", "SYSLOG_IDENTIFIER", "_COMM", "_PID",
+                                        "SYSLOG_PID", "MESSAGE", "PRIORITY"]),
+                       st.one_of(st.none(), st.text(max_size=30), st.integers(), st.floats(allow_nan=False),
+                                 st.lists(st.integers(-5, 300), max_size=20), st.booleans())))
+def test_property_journal_json_never_raises(doc):
+    """Any journal field of any JSON type: a short line or None, never an exception (red team 15)."""
+    import json as _json
+    from loganalyzer.parsers.syslog import journal_json
+    out = journal_json(_json.dumps(doc))
+    assert out is None or (isinstance(out, str) and "\n" not in out)

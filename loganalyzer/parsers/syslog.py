@@ -72,7 +72,7 @@ def journal_json(line: str) -> str | None:
         stamp = ts.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     except (TypeError, ValueError, OverflowError, OSError):
         return None
-    host = str(doc.get("_HOSTNAME") or "-").split()[0][:200] or "-"
+    host = (str(doc.get("_HOSTNAME") or "-").split() or ["-"])[0][:200]  # red team 15: " " crashed
     ident = "".join(str(doc.get("SYSLOG_IDENTIFIER") or doc.get("_COMM") or "-").split())[:200] or "-"
     pid = str(doc.get("_PID") or doc.get("SYSLOG_PID") or "")
     tag = f"{ident}[{pid}]" if pid.isdigit() else ident
