@@ -274,3 +274,15 @@ def test_impossible_dates_and_zones_are_said():
                                             "Sun Jan 14 22:16:41 +0530 2024- India"], "s.log", ctx))
     assert recs[0].ts is None and recs[1].ts == datetime(2024, 1, 14, 16, 46, 41, tzinfo=timezone.utc)
     assert [(p.key, p.params) for p in ctx.problems] == [("problem.bad_dates", {"n": 1})]
+
+
+def test_a_key_inside_one_record_masks_the_key_only():
+    """Red team 15: a key printed inside a multi-line extension.log record lost its END line to the
+    line masking, so redaction masked to the end of the record: the failure after it was gone."""
+    from loganalyzer.parsers.extension_log import parse_vmsnapshot_log
+    lines = ["2024-01-14 22:16:48.792020 [Microsoft.Azure.RecoveryServices.VMSnapshotLinux-1.0]Error: key follows",
+             "-----BEGIN RSA PRIVATE KEY-----", "MIIsecretLEAK1", "secretLEAK2==", "-----END RSA PRIVATE KEY-----",
+             "Enable failed with error: snapshot HttpCallGetResponse failed"]
+    (rec,) = list(parse_vmsnapshot_log(lines, "e.log", ParseContext(tz=timezone.utc)))
+    assert "secretLEAK" not in rec.message and "secretLEAK" not in rec.raw
+    assert rec.message.endswith("-----END RSA PRIVATE KEY-----\nEnable failed with error: snapshot HttpCallGetResponse failed")

@@ -489,7 +489,10 @@ class RecordBuilder:
         of a private key in reports; redaction masks a block only inside one message). A block
         ends at its END line or after PEM_MAX_LINES lines."""
         if self._pem:
-            self._pem = 0 if "-----END" in line else self._pem - 1
+            if "-----END" in line:  # the END line stays: redaction matches a block by it (red team 15:
+                self._pem = 0       # without it a key inside one record masked the rest of the record)
+                return False
+            self._pem -= 1
             return True
         at = line.find("-----BEGIN")
         if at != -1 and _PEM_HEAD.search(line, at) and "-----END" not in line[at:]:
