@@ -177,24 +177,27 @@ def test_mixed_era_file_with_local_zone():
 
 def test_repeated_autumn_hour_is_told_apart_by_file_order():
     """Berlin's 02:00 - 02:59 happens twice on 2024-10-27 (CEST, then CET). A stamp is on the first
-    pass until one goes back more than a minute: from there on the second (red team 11 a06: three
-    exits at 00:52Z, 01:47Z, 01:56Z were read as 00:52Z, 00:47Z, 00:56Z, a false crash loop)."""
+    pass until one goes back more than FOLD_BACK_SECONDS (10 min): from there on the second (red team
+    11 a06: three exits at 00:52Z, 01:47Z, 01:56Z were read 9 minutes apart, a false crash loop).
+    A step back of a few minutes is another thread's late write, not the fall-back (red team 15)."""
     lines = ["2024/10/27 01:59:00.000000 INFO Daemon Daemon before",
              "2024/10/27 02:52:00.000000 WARNING Daemon Daemon first pass",
              "2024/10/27 02:51:59.500000 INFO Daemon Daemon a thread a moment behind",
-             "2024/10/27 02:47:00.000000 WARNING Daemon Daemon second pass",
+             "2024/10/27 02:50:00.000000 INFO Daemon Daemon a late write, 2 minutes behind",
+             "2024/10/27 02:53:00.000000 INFO Daemon Daemon still the first pass",
+             "2024/10/27 02:17:00.000000 WARNING Daemon Daemon second pass",
              "2024/10/27 02:56:00.000000 WARNING Daemon Daemon still the second pass",
              "2024/10/27 03:10:00.000000 INFO Daemon Daemon after"]
     recs = parse(lines, ParseContext(tz=ZoneInfo("Europe/Berlin"), tz_known=True))
     assert [r.ts for r in recs] == [ts("2024-10-26 23:59"), ts("2024-10-27 00:52"), ts("2024-10-27 00:51:59.5"),
-                                    ts("2024-10-27 01:47"), ts("2024-10-27 01:56"), ts("2024-10-27 02:10")]
+                                    ts("2024-10-27 00:50"), ts("2024-10-27 00:53"), ts("2024-10-27 01:17"),
+                                    ts("2024-10-27 01:56"), ts("2024-10-27 02:10")]
     # a file that is only in the first pass, in order, stays there; the spring gap is not a fold
     first = parse(lines[1:3], ParseContext(tz=ZoneInfo("Europe/Berlin")))
     assert [r.ts for r in first] == [ts("2024-10-27 00:52"), ts("2024-10-27 00:51:59.5")]
     spring = parse(["2024/03/31 02:30:00.000000 INFO Daemon Daemon x", "2024/03/31 02:10:00.000000 INFO Daemon Daemon y"],
                    ParseContext(tz=ZoneInfo("Europe/Berlin")))
     assert [r.ts for r in spring] == [ts("2024-03-31 01:30"), ts("2024-03-31 01:10")]  # read as before the change
-
 
 
 def test_colour_codes_and_lines_that_only_look_like_headers():

@@ -30,7 +30,11 @@ from . import ParseContext, text_parser
 UTC = timezone.utc
 _ZERO = timedelta(0)
 PEM_MAX_LINES = 200  # lines a key block spanning records is masked for, at most (no END line seen)
-FOLD_BACK_SECONDS = 60  # a repeated hour's stamps going back this far: its second pass began
+# a repeated hour's stamps going back this far: its second pass began. The agent writes at least a
+# heartbeat every 30 minutes, so at the fall-back its stamps go back ~30 - 60 minutes; a step of a
+# few minutes is a late write of another thread or an NTP step (red team 15: 2 minutes back moved
+# the rest of the first pass an hour on and escalated a crash loop)
+FOLD_BACK_SECONDS = 600
 MAX_RECORD_LINES = 200  # physical lines joined into one record before a new one is started
 MAX_RECORD_CHARS = 64 * 1024
 
@@ -150,8 +154,9 @@ class AgentLineParser:
         """'YYYY/MM/DD HH:MM:SS[.ffffff]' (or with '-') in the assumed local zone -> UTC.
 
         In the hour a fall-back repeats (Berlin's 02:00 - 02:59 on the last Sunday of October)
-        a stamp is on the first pass until one goes back more than a minute behind the latest
-        stamp of that hour read so far: from there on (file order) it is the second pass.
+        a stamp is on the first pass until one goes back more than FOLD_BACK_SECONDS (10 minutes)
+        behind the latest stamp of that hour read so far: from there on (file order) it is the
+        second pass.
         Red team 11: 02:52 CEST, 02:47 CET, 02:56 CET (64 minutes) were read as 9 minutes."""
         iso = text.replace("/", "-")
         try:
