@@ -808,6 +808,10 @@ def test_colour_codes_and_odd_headers_fast_equals_slow(tmp_path: Path, monkeypat
             lines.append("\uff12\uff10\uff12\uff14" + stamp[4:] + " INFO ExtHandler ExtHandler fullwidth")
         elif i % 13 == 0:
             lines.append("\x1b[1m  not a header\x1b[0m")
+        elif i % 17 == 0:  # other terminal controls (red team 15)
+            lines.append("\x1b(B\x1b[m" + stamp + " INFO ExtHandler ExtHandler sgr0 prefix")
+        elif i % 19 == 0:
+            lines.append("\r" + stamp + " \x1b[01;31m\x1b[KWARNING\x1b[m\x1b[K ExtHandler ExtHandler grep colour")
         else:
             lines.append(f"{stamp} INFO ExtHandler ExtHandler Agent WALinuxAgent-2.9.1.1 is running")
     (tmp_path / "var/log").mkdir(parents=True)

@@ -214,6 +214,14 @@ def test_colour_codes_and_lines_that_only_look_like_headers():
     assert [(r.line, r.ts, r.level, r.thread, r.message) for r in got] == \
         [(r.line, r.ts, r.level, r.thread, r.message) for r in want]
     assert got[0].raw.startswith("\x1b[0;31m") and not ctx.problems
+    # red team 15: other terminal controls before the stamp, and grep --color on the level word
+    for wrap in (lambda l: "\x1b(B\x1b[m" + l, lambda l: "\x1b]0;vm: tail\x07" + l, lambda l: "\r" + l,
+                 lambda l: l.replace(" ERROR ", " \x1b[01;31m\x1b[KERROR\x1b[m\x1b[K "),
+                 lambda l: l.replace(" INFO ", " \x1b[01;31m\x1b[KINFO\x1b[m\x1b[K ")):
+        other = [wrap(line) if not line.startswith(" ") else line for line in plain]
+        ctx = ParseContext()
+        assert [(r.line, r.ts, r.level, r.message) for r in parse(other, ctx)] == \
+            [(r.line, r.ts, r.level, r.message) for r in want] and not ctx.problems
     odd = ["2024-09-30T06:39:27.159929Z INFO ExtHandler ExtHandler first",
            "\uff12\uff10\uff12\uff14-09-30T06:39:28.000000Z ERROR ExtHandler ExtHandler fullwidth digits",
            "123456789012345678901234567890-01-01T00:00:00.000000Z INFO ExtHandler ExtHandler 30-digit year",

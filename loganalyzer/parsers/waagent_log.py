@@ -62,7 +62,10 @@ WRAP_RE = re.compile(r"(?:^|[\s/])(?:python[\d.]*|waagent|WALinuxAgent)\[\d+\]: 
 # appliance / serial console: "Waagent - 2018/07/05 20:55:38.587424 INFO ..."
 _APPLIANCE_RE = re.compile(r"[A-Za-z][\w.-]{0,30} - (?=\d{4}[-/])")
 # pasted as a quoted string: '"2018/01/17 05:50:32.443746 ERROR Command: ...", '
-_ANSI_RE = re.compile(r"\x1b\[[0-9;?]{0,32}[ -/]{0,4}[@-~]")  # a terminal control sequence (colour ...)
+# terminal control sequences: CSI (colour: ESC[0;31m), OSC (a window title: ESC]0;t BEL), a charset
+# (ESC(B of tput sgr0), a two-byte one (ESC7); and a carriage return (a capture of a progress line)
+_ANSI_RE = re.compile(r"\x1b\[[0-9;?]{0,32}[ -/]{0,4}[@-~]|\x1b\][^\x07\x1b\n]{0,512}(?:\x07|\x1b\\)?"
+                      r"|\x1b[()*+][0-9A-Za-z]|\x1b[=>78cDEHM]|\r")
 # a line that starts like a header (any digits, colour codes before it) but is not one
 _HEADERISH_RE = re.compile(r"(?:\x1b\[[0-9;?]{0,32}[@-~])*\d{1,40}[-/]\d{1,2}[-/]\d{1,2}[ T]\d{1,2}:\d{1,2}:\d{1,2}")
 _QUOTED_RE = re.compile(r"\s*([\"'])(\d{4}[-/].*)\1[\s,\]]*$", re.S)
@@ -315,17 +318,22 @@ class AgentLineParser:
         c = line[:1]
         if c in _DIGITS and c:
             h = self.header(line)
+            if h is not None and (h.level is not None or "\x1b" not in line):
+                return h
+            if "\x1b" in line:  # grep --color=always on the level word
+                h2 = self._without_controls(line)
+                if h2 is not None:
+                    return h2
             if h is not None:
                 return h
         elif c in "EWIV" and c:
             h = self.header(line)
             if h is not None:
                 return h
-        elif c == "\x1b":  # colour codes (grep --color=always, a terminal capture): read without them
-            clean = _ANSI_RE.sub("", line)
-            if clean != line:
-                r = self._classify(clean)
-                return r if r.__class__ is AgentHeader else line
+        elif c == "\x1b" or c == "\r":  # a coloured or terminal capture: read without the controls
+            h = self._without_controls(line)
+            if h is not None:
+                return h
         if "]: " in line:
             m = WRAP_RE.search(line)
             if m is not None:
@@ -348,6 +356,15 @@ class AgentLineParser:
             self.odd += 1
         return line
 
+    def _without_controls(self, line: str) -> AgentHeader | None:
+        """The header of ``line`` read without its terminal control sequences, or None (red team
+        15: lines led by ESC(B, an OSC title or a CR were joined to the record before silently)."""
+        clean = _ANSI_RE.sub("", line)
+        if clean == line:
+            return None
+        r = self._classify(clean)
+        return r if r.__class__ is AgentHeader else None
+
     def report(self, source: str, ctx: ParseContext, lines: int) -> None:
         """Problems of the file just read: impossible dates, header-like lines that were not
         headers, or no header at all in a file with ``lines`` lines."""
@@ -363,8 +380,8 @@ class AgentLineParser:
 
 
 def plain(line: str) -> str:
-    """``line`` without terminal control sequences when it starts with one (a coloured capture)."""
-    return _ANSI_RE.sub("", line) if line[:1] == "\x1b" else line
+    """``line`` without terminal control sequences (a coloured or terminal capture)."""
+    return _ANSI_RE.sub("", line) if "\x1b" in line or "\r" in line else line
 
 
 def say_bad_dates(ctx: ParseContext, source: str, bad: int) -> None:
