@@ -37,7 +37,7 @@ import ahocorasick
 
 from .parsers import ParseContext
 from .parsers.waagent_log import (_EXT_FULL_RE, MAX_RECORD_CHARS, MAX_RECORD_LINES, PREFIX_WORDS,
-                                  AgentHeader, AgentLineParser, _make)
+                                  AgentHeader, AgentLineParser, KeyBlocks, _make, masked_raw)
 from .analyzer import TIMELINE_BUCKET
 from .literals import digit_uniform, required_literals
 from .patterns import Library
@@ -479,6 +479,7 @@ def read_agent_log(stream: BinaryIO, source: str, kind: str, ctx: ParseContext, 
     seen_e4 = False
 
     lean: dict[tuple, tuple | bool] = {}  # (header form, level, text after it) -> hit patterns, False: full path
+    keys = KeyBlocks()  # a private key logged one line per record (see parse_agent_lines)
     lean2: dict[tuple, object] = {}  # the same with digits read as 0 -> the plan all its texts share, or _UNSHARED
     guard = prefilter.guard(collector.library, kind)
     lean_noise: dict[str, list] = {}  # benign pattern -> [count, first, last stamp] of lean hits
@@ -597,6 +598,17 @@ def read_agent_log(stream: BinaryIO, source: str, kind: str, ctx: ParseContext, 
         """Hand the current record on (candidate) or count it (blank lines before any text: neither)."""
         if blank_only and not fast:
             return
+        if cand and (keys.until or "PRIVATE KEY" in (hline if fast else raw)
+                     or (parts is not None and len(parts) > 1 and any("PRIVATE KEY" in x for x in parts))):
+            hh = header(hline) if fast else h  # what parse_agent_lines' make() sees, in file order
+            msg_parts = parts if not fast else [hh.message] if parts is None else [hh.message] + parts[1:]
+            text = msg_parts[0] if len(msg_parts) == 1 else "\n".join(msg_parts).rstrip("\n")
+            masked = keys.step(start, end, text)
+            if masked is not None:
+                sync()
+                add(_make(source, kind, start, end, hh, masked_raw(hline if fast else raw, msg_parts[0], masked),
+                          [masked]), partial, needed)
+                return
         if fast:
             if not cand:
                 if fast == ISO:

@@ -915,3 +915,30 @@ def test_journal_json_export_fast_equals_slow(tmp_path: Path) -> None:
     assert_same(tmp_path)
     data, _ = report(tmp_path, fast=True)
     assert data["findings"] and data["findings"][0]["count"] == len(range(0, 400, 9))  # every ERROR line read
+
+
+@pytest.mark.parametrize("chunk,quiet", [(1 << 22, False), (512, True)])
+def test_a_private_key_logged_line_by_line_is_masked_fast_equals_slow(tmp_path: Path, monkeypatch, chunk: int,
+                                                                      quiet: bool) -> None:
+    """Red team 15: a key an agent log writes with a header on every body line leaked its body lines
+    into the unexplained errors. The records from BEGIN to END are masked, by both readers."""
+    lines = []
+    for i in range(300):
+        stamp = f"2024-09-30T06:{i // 60:02d}:{i % 60:02d}.000000Z"
+        if i == 100:
+            lines.append(f"{stamp} INFO ExtHandler ExtHandler Running command output: -----BEGIN RSA PRIVATE KEY-----")
+        elif 100 < i < 110:
+            lines.append(f"{stamp} {'ERROR' if i % 2 else 'INFO'} ExtHandler ExtHandler MIIEsecretLEAK{i}AAAA+ERROR/x")
+        elif i == 110:
+            lines.append(f"{stamp} INFO ExtHandler ExtHandler -----END RSA PRIVATE KEY-----")
+        elif i % 7 == 0:
+            lines.append(f"{stamp} ERROR ExtHandler ExtHandler Unexplained failure {i % 3}")
+        else:
+            lines.append(f"{stamp} INFO ExtHandler ExtHandler Agent WALinuxAgent-2.9.1.1 is running")
+    (tmp_path / "var/log").mkdir(parents=True)
+    (tmp_path / "var/log/waagent.log").write_text("\n".join(lines) + "\n")
+    small_chunks(monkeypatch, chunk, quiet)
+    assert_same(tmp_path)
+    data, _ = report(tmp_path, fast=True)
+    assert "secretLEAK" not in json.dumps(data)
+    assert any(t["count"] >= 5 for t in data["unexplained"])  # the masked ERROR lines are still counted

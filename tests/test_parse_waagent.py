@@ -241,6 +241,19 @@ def test_a_file_without_any_agent_header_says_so():
     assert ctx.problems == []
 
 
+
+def test_a_private_key_logged_with_a_header_per_line_is_masked():
+    """Red team 15: body lines of a key, each with its own agent header, reached the report."""
+    lines = ["2024-09-30T06:00:00.000000Z INFO ExtHandler ExtHandler out: -----BEGIN OPENSSH PRIVATE KEY-----",
+             "2024-09-30T06:00:01.000000Z ERROR ExtHandler ExtHandler b3BlbnNzaC1rZXktdjEsecretLEAK1",
+             "2024-09-30T06:00:02.000000Z INFO ExtHandler ExtHandler secretLEAK2==-----END OPENSSH PRIVATE KEY-----",
+             "2024-09-30T06:00:03.000000Z ERROR ExtHandler ExtHandler after the key"]
+    recs = parse(lines)
+    assert not any("secretLEAK" in r.message or "secretLEAK" in r.raw for r in recs)
+    assert [r.message for r in recs][1:] == ["<redacted>", "<redacted>-----END OPENSSH PRIVATE KEY-----", "after the key"]
+    assert recs[1].raw.startswith("2024-09-30T06:00:01.000000Z ERROR ExtHandler ExtHandler ")
+
+
 CONTINUATION = """\
 2019/11/04 16:20:00.000000 ERROR ExtHandler Event: name=Microsoft.Azure.Extensions.CustomScript, op=Enable, message=[ExtensionOperationError] Non-zero exit code: 1, /var/lib/waagent/Microsoft.Azure.Extensions.CustomScript-2.1.3/bin/custom-script-shim enable
 [stdout]

@@ -379,6 +379,42 @@ class AgentLineParser:
                         key="problem.no_headers", params={"n": lines})
 
 
+class KeyBlocks:
+    """A private key an agent log writes one line per record (a header on every body line; red team
+    15 found its body lines in the unexplained errors): the records after a ``-----BEGIN ...
+    PRIVATE KEY-----`` without its END, to the END line or PEM_MAX_LINES lines on, are masked.
+    Both readers call :meth:`step` for every record that holds 'PRIVATE KEY' or while a block is
+    open, in file order (the fast one sees all such records: 'PRIVATE KEY' marks a line)."""
+
+    __slots__ = ("until",)
+
+    def __init__(self) -> None:
+        self.until = 0  # last line of the open block (0: none)
+
+    def step(self, start: int, end: int, text: str) -> str | None:
+        """The masked message of the record ``start``-``end`` with message ``text``, or None."""
+        masked = None
+        if self.until and start <= self.until:
+            at = text.find("-----END")
+            if at != -1 and "PRIVATE KEY" in text[at:]:
+                self.until = 0
+                masked = MARK + text[at:] if at else None
+            else:
+                masked = MARK
+        else:
+            self.until = 0
+        if not self.until:
+            at = text.rfind("-----BEGIN")
+            if at != -1 and "PRIVATE KEY" in text[at:] and "-----END" not in text[at:]:
+                self.until = end + PEM_MAX_LINES
+        return masked
+
+
+def masked_raw(raw: str, first: str, masked: str) -> str:
+    """``raw`` with its message line ``first`` replaced by the masked message's first line."""
+    return raw.replace(first, masked.split("\n", 1)[0]) if first and first in raw else MARK
+
+
 def plain(line: str) -> str:
     """``line`` without terminal control sequences (a coloured or terminal capture)."""
     return _ANSI_RE.sub("", line) if "\x1b" in line or "\r" in line else line
@@ -417,6 +453,15 @@ def parse_agent_lines(lines: Iterable[str], source: str, ctx: ParseContext,
     """Group physical lines into agent records (see the module docstring)."""
     p = AgentLineParser(ctx)
     classify = p.classify
+    keys = KeyBlocks()
+
+    def make(start: int, end: int, h: AgentHeader | None, raw: str, parts: list[str]) -> Record:
+        if keys.until or "PRIVATE KEY" in raw or (len(parts) > 1 and any("PRIVATE KEY" in x for x in parts)):
+            text = parts[0] if len(parts) == 1 else "\n".join(parts).rstrip("\n")
+            masked = keys.step(start, end, text)
+            if masked is not None:
+                return _make(source, kind, start, end, h, masked_raw(raw, parts[0], masked), [masked])
+        return _make(source, kind, start, end, h, raw, parts)
     h: AgentHeader | None = None  # header of the current record (None: headerless)
     parts: list[str] | None = None
     raw = ""
@@ -429,7 +474,7 @@ def parse_agent_lines(lines: Iterable[str], source: str, ctx: ParseContext,
         if r.__class__ is AgentHeader and not (r.bare and parts is not None and h is not None
                                                and h.ts is not None):
             if parts is not None and not blank_only:
-                yield _make(source, kind, start, n - 1, h, raw, parts)
+                yield make(start, n - 1, h, raw, parts)
             h, raw, start, parts = r, line, n, [r.message]
             nchars = len(r.message)
             blank_only = False
@@ -446,7 +491,7 @@ def parse_agent_lines(lines: Iterable[str], source: str, ctx: ParseContext,
             continue
         if len(parts) >= MAX_RECORD_LINES or nchars >= MAX_RECORD_CHARS:
             if not blank_only:
-                yield _make(source, kind, start, n - 1, h, raw, parts)
+                yield make(start, n - 1, h, raw, parts)
             if h is not None:  # the overflow keeps when/who, but not the level
                 h = h._replace(level=None, message=text, bare=False)
             raw, start, parts, nchars = line, n, [text], len(text)
@@ -455,7 +500,7 @@ def parse_agent_lines(lines: Iterable[str], source: str, ctx: ParseContext,
         parts.append(text)
         nchars += len(text) + 1
     if parts is not None and not blank_only:
-        yield _make(source, kind, start, n, h, raw, parts)
+        yield make(start, n, h, raw, parts)
     p.report(source, ctx, n)
 
 
