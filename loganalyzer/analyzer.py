@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import posixpath
 import re
 import time
 from collections import Counter
@@ -417,7 +418,7 @@ def _listed_but_absent(bundle, ctx: parsers.ParseContext) -> None:
         by_name.setdefault(path.rsplit("/", 1)[-1], []).append(path)
     absent = []
     for added in col["added_files"]:
-        rel = added.strip("/")
+        rel = posixpath.normpath("/" + added).strip("/")  # '/var/log//azure/x/../x' (red team 15)
         if classify(rel) not in parsers.TEXT_PARSERS or classify(rel) in parsers.DATA_PARSERS:
             continue
         if not any(p == rel or p.endswith("/" + rel) for p in by_name.get(rel.rsplit("/", 1)[-1], ())):

@@ -98,7 +98,8 @@ def digit_uniform(pattern: str) -> bool:
     holds all of them or none, no back-reference. Then a text and the same text with other digits
     match alike (the fast path shares a plan between them). False when unsure (syntax ``re``
     cannot read)."""
-    if not any(c.isdigit() for c in pattern) and "(?P=" not in pattern and "(?(" not in pattern:
+    if not any(c.isdigit() for c in pattern) and "(?P=" not in pattern and "(?(" not in pattern \
+            and "\\N" not in pattern:  # \N{DIGIT SEVEN} names a digit without one (red team 15)
         return True  # no digit literal, digit range, numbered back-reference or condition: no parse
     tree = _tree(pattern)
     return tree is not None and _uniform(list(tree))

@@ -160,6 +160,7 @@ def test_a_log_the_collector_added_but_the_bundle_lacks_is_said(tmp_path):
     at = next(i for i, line in enumerate(lines) if "Adding file /var/log/waagent.log," in line)
     lines.insert(at + 1, lines[at].replace("/var/log/waagent.log,", "/var/log/waagent.log.3.gz,"))
     lines.insert(at + 1, lines[at].replace("/var/log/waagent.log,", "/var/lib/waagent/history/x.zip,"))
+    lines.insert(at + 1, lines[at].replace("/var/log/waagent.log,", "/var/log//azure/../waagent.log,"))  # same file
     res.write_text("\n".join(lines) + "\n")
     r = loganalyzer.analyze(tmp_path / "b")
     assert r.partial

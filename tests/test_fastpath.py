@@ -423,6 +423,7 @@ def test_required_literals(rx: str, expected) -> None:
     (r"(?:a|b7)", False), (r"\bfoo\b", True), (r"(?=\d)x", True), (r"[\d.]+", True), (r"(?i)ERR", True),
     (r"(?P<a>x)(?P=a)", False), (r"\p{L}+", True),  # no digit in it: nothing to parse
     (r"(?:ab){e<=1}", False),  # regex-module syntax re cannot read, with a digit: unsure
+    (r"\N{DIGIT SEVEN}x", False),  # a digit by name (red team 15)
 ])
 def test_digit_uniform(rx: str, uniform: bool) -> None:
     """Whether a regex treats every digit alike (the fast path then shares a plan between texts

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+import pytest
+
 from loganalyzer.parsers import DATA_PARSERS, ParseContext, load_all
 
 load_all()
@@ -294,3 +296,11 @@ def test_truncated_extensions_config_recovers():
     ctx, _ = parse("extensions_config_xml", cut, "var/lib/waagent/ExtensionsConfig.3.xml")
     assert ctx.facts.extensions["A.B"].state == "enabled"
     assert any("recovered" in p.message for p in ctx.problems)
+
+
+@pytest.mark.parametrize("name", ["localtime", "posixrules", "Factory", "posix/Europe/Berlin"])
+def test_timezone_names_of_the_analysing_machine_are_refused(name):
+    """Red team 15: /etc/timezone 'localtime' resolved to the analysing machine's own zone."""
+    ctx, _ = parse("os_release", (name + "\n").encode(), "etc/timezone")
+    assert ctx.facts.timezone is None and not ctx.tz_known
+    assert [p.message for p in ctx.problems] == [f"unknown time zone {name!r}: local times are read as UTC"]

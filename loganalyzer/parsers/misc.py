@@ -102,14 +102,19 @@ _OS_PRIORITY = {"os-release": 3, "lsb-release": 2}  # any other *-release: 1
 _HOSTNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.\-_]{0,252}$")
 
 
+_NOT_ZONES = frozenset({"localtime", "posixrules", "Factory", "leapseconds", "tzdata.zi", "zone.tab",
+                        "zone1970.tab", "iso3166.tab"})
+
+
 def _timezone(text: str, source: str, ctx: ParseContext) -> None:
     """Set the zone of local-time stamps from /etc/timezone (read before any log: a data file)."""
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # noqa: PLC0415 - rare input
     key = next((ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith("#")), "")
     if not key:
         return
-    try:
-        zone = ZoneInfo(key) if len(key) <= 64 else None
+    try:  # 'localtime', 'posixrules', 'Factory' name the analysing machine's zone or none (red team 15)
+        zone = ZoneInfo(key) if len(key) <= 64 and key not in _NOT_ZONES and not key.startswith(("posix/", "right/")) \
+            else None
     except (ZoneInfoNotFoundError, ValueError, OSError):  # unknown, or a path ('../../etc/passwd')
         zone = None
     if zone is None:
