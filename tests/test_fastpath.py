@@ -210,6 +210,16 @@ def small_chunks(monkeypatch, chunk: int, quiet: bool) -> None:
         monkeypatch.setattr(fastpath, "QUIET_MIN_LINES", 3)
 
 
+def fast_equals_slow_on(tmp_path: Path, monkeypatch, lines: list[str], chunk: int, quiet: bool):
+    """Write ``lines`` as the bundle's waagent.log, read it in ``chunk``-byte chunks (``quiet``: plan
+    small blocks too), assert both paths give the same report; return the fast one (JSON, Report)."""
+    (tmp_path / "var/log").mkdir(parents=True)
+    (tmp_path / "var/log/waagent.log").write_text("\n".join(lines) + "\n")
+    small_chunks(monkeypatch, chunk, quiet)
+    assert_same(tmp_path)
+    return report(tmp_path, fast=True)
+
+
 @settings(max_examples=int(os.environ.get("FASTPATH_EXAMPLES", "60")), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                  HealthCheck.too_slow])
 @given(data=agent_log(), chunk=st.sampled_from([64, 257, 4096, 1 << 22]), rotated=st.booleans(),
@@ -815,11 +825,7 @@ def test_colour_codes_and_odd_headers_fast_equals_slow(tmp_path: Path, monkeypat
             lines.append("\r" + stamp + " \x1b[01;31m\x1b[KWARNING\x1b[m\x1b[K ExtHandler ExtHandler grep colour")
         else:
             lines.append(f"{stamp} INFO ExtHandler ExtHandler Agent WALinuxAgent-2.9.1.1 is running")
-    (tmp_path / "var/log").mkdir(parents=True)
-    (tmp_path / "var/log/waagent.log").write_text("\n".join(lines) + "\n")
-    small_chunks(monkeypatch, chunk, quiet)
-    assert_same(tmp_path)
-    data, r = report(tmp_path, fast=True)
+    data, r = fast_equals_slow_on(tmp_path, monkeypatch, lines, chunk, quiet)
     # the fullwidth 'headers' and the coloured plain text join the record before them
     assert r.inputs[0].records == len([i for i in range(300) if i % 7 == 0 or (i % 11 and i % 13)])
     assert [p.key for p in r.problems] == ["problem.odd_headers"]
@@ -936,10 +942,6 @@ def test_a_private_key_logged_line_by_line_is_masked_fast_equals_slow(tmp_path: 
             lines.append(f"{stamp} ERROR ExtHandler ExtHandler Unexplained failure {i % 3}")
         else:
             lines.append(f"{stamp} INFO ExtHandler ExtHandler Agent WALinuxAgent-2.9.1.1 is running")
-    (tmp_path / "var/log").mkdir(parents=True)
-    (tmp_path / "var/log/waagent.log").write_text("\n".join(lines) + "\n")
-    small_chunks(monkeypatch, chunk, quiet)
-    assert_same(tmp_path)
-    data, _ = report(tmp_path, fast=True)
+    data, _ = fast_equals_slow_on(tmp_path, monkeypatch, lines, chunk, quiet)
     assert "secretLEAK" not in json.dumps(data)
     assert any(t["count"] >= 5 for t in data["unexplained"])  # the masked ERROR lines are still counted
