@@ -101,16 +101,19 @@ def _always(key: str) -> bool:
 
 
 # --- PEM blocks -------------------------------------------------------------------------------
-_PEM_HEAD = re.compile(r"-----BEGIN (?P<label>[A-Z0-9 ]{0,40}KEY[A-Z0-9 ]{0,20})-----")
+# PEM (-----BEGIN RSA PRIVATE KEY-----) and SSH2 (---- BEGIN SSH2 ENCRYPTED PRIVATE KEY ----) blocks
+_PEM_HEAD = re.compile(r"(?P<dash>-----|---- )BEGIN (?P<label>[A-Z0-9 ]{0,40}KEY[A-Z0-9 ]{0,20}?)(?P<tail>-----| ----)")
+PEM_END = re.compile(r"(?:-----|---- )END [A-Z0-9 ]{0,40}KEY")
 
 
 def _pem(text: str) -> Iterator[Span]:
-    """The body of each ``-----BEGIN ... KEY-----`` block, to its END line or the end of the text."""
+    """The body of each ``-----BEGIN ... KEY-----`` (or SSH2 ``---- BEGIN ... KEY ----``) block, to its
+    END line or the end of the text."""
     done = 0
     for h in _PEM_HEAD.finditer(text):
         if h.start() < done or text.startswith(MARK, h.end()):
             continue  # inside a masked block, or masked already
-        footer = f"-----END {h.group('label')}-----"
+        footer = f"{h.group('dash')}END {h.group('label')}{h.group('tail')}"
         end = text.find(footer, h.end())
         end = len(text) if end < 0 else end + len(footer)
         yield h.end(), end, MARK + footer
@@ -381,7 +384,7 @@ _GITHUB = re.compile(r"\b(?:gh[pousr]_|github_pat_)[A-Za-z0-9_]{30,}")
 
 # (words of which one must occur in the lower-cased text, a finder of spans to mask)
 _FINDERS: list[tuple[tuple[str, ...], Callable[[str], Iterator[Span]]]] = [
-    (("-----begin",), _pem),
+    (("-----begin", "---- begin"), _pem),
     (("?",), _query),
     (_PREFILTER, _json(_JSON)),
     (_PREFILTER, _json(_EJSON)),

@@ -311,3 +311,17 @@ def test_property_journal_json_never_raises(doc):
     from loganalyzer.parsers.syslog import journal_json
     out = journal_json(_json.dumps(doc))
     assert out is None or (isinstance(out, str) and "\n" not in out)
+
+
+def test_an_ssh2_private_key_is_masked_too():
+    """Red team 15 (minor): an SSH2-format key ('---- BEGIN SSH2 ENCRYPTED PRIVATE KEY ----') was not
+    seen as a key block, in one message or line by line."""
+    from loganalyzer.redact import redact
+    key = ["---- BEGIN SSH2 ENCRYPTED PRIVATE KEY ----", 'Comment: "me"', "P2/56wAAAsecretLEAK1", "secretLEAK2==",
+           "---- END SSH2 ENCRYPTED PRIVATE KEY ----"]
+    one = redact("key:\n" + "\n".join(key) + "\nafter")
+    assert "secretLEAK" not in one and one.endswith("---- END SSH2 ENCRYPTED PRIVATE KEY ----\nafter")
+    lines = [f"Nov 12 07:00:0{i} vm x[1]: {k}" for i, k in enumerate(key)] + ["Nov 12 07:00:09 vm x[1]: after"]
+    recs = list(parse_syslog(lines, "var/log/syslog", ParseContext(tz=UTC)))
+    assert not any("secretLEAK" in r.message or "secretLEAK" in r.raw for r in recs)
+    assert recs[-1].message == "after" and recs[-2].message == "---- END SSH2 ENCRYPTED PRIVATE KEY ----"

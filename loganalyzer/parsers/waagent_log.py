@@ -22,7 +22,7 @@ from functools import partial
 from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Callable, Iterable, Iterator, NamedTuple
 
-from ..redact import _PEM_HEAD, MARK, needs_scrub, scrub
+from ..redact import _PEM_HEAD, MARK, PEM_END, needs_scrub, scrub
 from ..redact import redact as redact_full
 from ..model import Record
 from . import ParseContext, text_parser
@@ -395,17 +395,17 @@ class KeyBlocks:
         """The masked message of the record ``start``-``end`` with message ``text``, or None."""
         masked = None
         if self.until and start <= self.until:
-            at = text.find("-----END")
-            if at != -1 and "PRIVATE KEY" in text[at:]:
+            m = PEM_END.search(text)
+            if m is not None and "PRIVATE KEY" in text[m.start():]:
                 self.until = 0
-                masked = MARK + text[at:] if at else None
+                masked = MARK + text[m.start():] if m.start() else None
             else:
                 masked = MARK
         else:
             self.until = 0
-        if not self.until:
-            at = text.rfind("-----BEGIN")
-            if at != -1 and "PRIVATE KEY" in text[at:] and "-----END" not in text[at:]:
+        if not self.until and "BEGIN" in text:
+            heads = list(_PEM_HEAD.finditer(text))
+            if heads and "PRIVATE KEY" in heads[-1].group(0) and not PEM_END.search(text, heads[-1].end()):
                 self.until = end + PEM_MAX_LINES
         return masked
 
@@ -556,13 +556,13 @@ class RecordBuilder:
         of a private key in reports; redaction masks a block only inside one message). A block
         ends at its END line or after PEM_MAX_LINES lines."""
         if self._pem:
-            if "-----END" in line:  # the END line stays: redaction matches a block by it (red team 15:
-                self._pem = 0       # without it a key inside one record masked the rest of the record)
+            if "END" in line and PEM_END.search(line):  # the END line stays: redaction matches a block by
+                self._pem = 0  # it (red team 15: without it a key in one record masked the rest of it)
                 return False
             self._pem -= 1
             return True
-        at = line.find("-----BEGIN")
-        if at != -1 and _PEM_HEAD.search(line, at) and "-----END" not in line[at:]:
+        m = _PEM_HEAD.search(line)
+        if m is not None and not PEM_END.search(line, m.end()):
             self._pem = PEM_MAX_LINES
         return False
 
@@ -589,7 +589,7 @@ class RecordBuilder:
         done = self.finish()
         if ts is not None:
             self.dated += 1
-        if (self._pem or "-----BEGIN" in raw) and self._in_key_block(raw):
+        if (self._pem or "BEGIN" in raw) and self._in_key_block(raw):
             raw = raw.replace(message, MARK) if message and message in raw else MARK
             message = MARK
         lean = self.lean
@@ -617,7 +617,7 @@ class RecordBuilder:
         self._open(n, raw, message, ts, level, thread, prefix, era, tz_guess)
 
     def add(self, n: int, text: str, raw: str | None = None) -> Record | None:
-        if (self._pem or "-----BEGIN" in (raw if raw is not None else text)) and \
+        if (self._pem or "BEGIN" in (raw if raw is not None else text)) and \
                 self._in_key_block(raw if raw is not None else text):
             text = raw = MARK
         if self._lite is not None:
