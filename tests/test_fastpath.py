@@ -265,7 +265,16 @@ EDGE_LINES = ["- waagent[12]: 2025-11-15T10:00:00.000000Z INFO ExtHandler ExtHan
               "2025/11/15 10:00:60.000000 INFO ExtHandler second sixty",
               "2025/11/15 10:00:00.000000 INFO", "2025/11/15 10:00:00.000000 VERBOSE",
               "2025-11-15T10:00:00.000000Z INFO", "2025-11-15T10:00:00.000000Z VERBOSE",
-              "INFO ExtHandler ExtHandler bare header", "WARNING:bare E0"]
+              "INFO ExtHandler ExtHandler bare header", "WARNING:bare E0",
+              # session 8: terminal controls, header-like lines that are none, key blocks, blank lines
+              "\x1b[0;31m2025-11-15T10:00:00.000000Z ERROR ExtHandler ExtHandler coloured\x1b[0m",
+              "\x1b(B\x1b[m2025/11/15 10:00:00.000000 INFO ExtHandler sgr0", "\r2025-11-15T10:00:00.000000Z INFO cr",
+              "2025-11-15T10:00:00.000000Z \x1b[01;31m\x1b[KERROR\x1b[m\x1b[K ExtHandler ExtHandler grep colour",
+              "\uff12\uff10\uff12\uff15-11-15T10:00:00.000000Z INFO ExtHandler ExtHandler fullwidth",
+              "2025-11-15T10:00:00.000000Z INFO ExtHandler ExtHandler out: -----BEGIN RSA PRIVATE KEY-----",
+              "2025-11-15T10:00:00.000000Z ERROR ExtHandler ExtHandler MIIEkeybody+ERROR/x",
+              "2025-11-15T10:00:00.000000Z INFO ExtHandler ExtHandler -----END RSA PRIVATE KEY-----",
+              "-----BEGIN OPENSSH PRIVATE KEY-----", "b3BlbnNzaC1rZXktdjE=", "", " "]
 
 
 @st.composite
