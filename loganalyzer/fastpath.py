@@ -867,7 +867,7 @@ def read_agent_log(stream: BinaryIO, source: str, kind: str, ctx: ParseContext, 
             last = header(hline) if fast else h  # the file's last record (what tally saw last)
             collector.tail_agent[source] = (None, False) if last is None or last.ts is None else \
                 (last.ts, last.tz_guess)
-        p.report(source, ctx, n)
+        p.report(source, ctx, 0 if open_ and blank_only and not fast else n)  # blank lines only: just 'empty'
     finally:
         marker.close()
         sync()

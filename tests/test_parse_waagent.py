@@ -553,3 +553,16 @@ def test_registry():
                  "extension_log", "syslog", "cloud_init_log"):
         assert kind in TEXT_PARSERS
     assert TEXT_PARSERS["waagent_log"] is parse_waagent_log
+
+
+def test_a_file_of_blank_lines_is_only_empty():
+    """Red team 15 (minor): a whitespace-only log got 'is it an agent log?' beside 'empty'."""
+    from loganalyzer.parsers.extension_log import parse_vmsnapshot_log
+    ctx = ParseContext()
+    assert parse(["", "   ", "\t"], ctx) == [] and ctx.problems == []
+    ctx = ParseContext()
+    list(parse_vmsnapshot_log(["", "  "], "e.log", ctx))
+    assert ctx.problems == []
+    ctx = ParseContext()
+    list(parse_vmsnapshot_log(["", "text without a time"], "e.log", ctx))
+    assert [p.key for p in ctx.problems] == ["problem.undated"]

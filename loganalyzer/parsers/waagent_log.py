@@ -430,7 +430,7 @@ def say_bad_dates(ctx: ParseContext, source: str, bad: int) -> None:
 def say_undated(b: "RecordBuilder", ctx: ParseContext, lines: int) -> None:
     """A problem when none of a file's ``lines`` opened a dated record (red team 14: a coloured or
     foreign extension.log became one record of 130 lines without a word)."""
-    if lines and not b.dated:
+    if lines and not b.dated and b.text:
         ctx.problem(b.source, f"none of its {lines} line(s) starts with a time stamp of this log's format: "
                               "read as plain text", key="problem.undated", params={"n": lines})
 
@@ -501,7 +501,7 @@ def parse_agent_lines(lines: Iterable[str], source: str, ctx: ParseContext,
         nchars += len(text) + 1
     if parts is not None and not blank_only:
         yield make(start, n, h, raw, parts)
-    p.report(source, ctx, n)
+    p.report(source, ctx, 0 if parts is not None and blank_only else n)  # blank lines only: just 'empty'
 
 
 @text_parser("waagent_log")
@@ -534,7 +534,8 @@ class RecordBuilder:
     a record that gets a continuation line is built as usual.
     """
 
-    __slots__ = ("source", "kind", "level_of", "lean", "dated", "_cur", "_parts", "_chars", "_end", "_lite", "_pem")
+    __slots__ = ("source", "kind", "level_of", "lean", "dated", "text", "_cur", "_parts", "_chars", "_end", "_lite",
+                 "_pem")
 
     def __init__(self, source: str, kind: str, level_of: Callable[[str], str | None] | None = None,
                  lean=None) -> None:
@@ -549,6 +550,7 @@ class RecordBuilder:
         self._lite: tuple | None = None  # the fields of a quiet one-line record not built (yet)
         self._pem = 0  # lines still to mask of a key block begun on an earlier line (0: none)
         self.dated = 0  # records opened with a time (a file with none is not in the expected format)
+        self.text = False  # a line with text was seen (a file of blank lines is only 'empty')
 
     def _in_key_block(self, line: str) -> bool:
         """Whether ``line`` is inside a ``-----BEGIN ... KEY-----`` block begun on an earlier line
@@ -589,6 +591,8 @@ class RecordBuilder:
         done = self.finish()
         if ts is not None:
             self.dated += 1
+        if not self.text and raw.strip():
+            self.text = True
         if (self._pem or "BEGIN" in raw) and self._in_key_block(raw):
             raw = raw.replace(message, MARK) if message and message in raw else MARK
             message = MARK
@@ -617,6 +621,8 @@ class RecordBuilder:
         self._open(n, raw, message, ts, level, thread, prefix, era, tz_guess)
 
     def add(self, n: int, text: str, raw: str | None = None) -> Record | None:
+        if not self.text and text.strip():
+            self.text = True
         if (self._pem or "BEGIN" in (raw if raw is not None else text)) and \
                 self._in_key_block(raw if raw is not None else text):
             text = raw = MARK
