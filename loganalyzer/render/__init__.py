@@ -78,13 +78,17 @@ def one_line(text: Any, limit: int = 300) -> str:
 
 
 def printable(obj: Any) -> Any:
-    """Copy of a JSON view with control characters (ANSI escapes, NUL, ...) shown as ``?``.
+    """Copy of a JSON view with terminal control sequences dropped and other control characters
+    (NUL, a lone ESC, ...) shown as ``?``.
 
     Line breaks and tabs are kept; :func:`one_line` deals with them where one line is needed.
     """
     if isinstance(obj, str):
         if obj.isprintable():
             return obj
+        if "\x1b" in obj:  # a terminal capture's colour codes say nothing to a reader: dropped
+            from ..parsers.waagent_log import _ANSI_RE  # noqa: PLC0415 - rare
+            obj = _ANSI_RE.sub("", obj)
         return "".join(ch if ch.isprintable() or ch in "\n\t" else "?" for ch in obj)
     if isinstance(obj, dict):
         return {k: printable(v) for k, v in obj.items()}
