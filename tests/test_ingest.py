@@ -189,11 +189,16 @@ def test_zip_directory_entry_that_holds_data_is_read(sandbox):
     with zipfile.ZipFile(z, "w") as zf:
         zf.writestr("var/lib/waagent/", b"")  # a true directory entry: no word about it
         zf.writestr(zipfile.ZipInfo("var/log/waagent.log/"), WAAGENT)
+        odd = zipfile.ZipInfo("var/log/waagent.log.1/")  # with a directory's mode (red team 16)
+        odd.create_system, odd.external_attr = 3, (0o40755 << 16) | 0x10
+        zf.writestr(odd, WAAGENT)
     with open_bundle(z, tmp_dir=private) as b:
-        assert {m.path: m.kind for m in b.members} == {"var/log/waagent.log": "waagent_log"}
+        assert {m.path: m.kind for m in b.members} == {"var/log/waagent.log": "waagent_log",
+                                                       "var/log/waagent.log.1": "waagent_log"}
         with b.members[0].open() as fh:
             assert fh.read() == WAAGENT
-        assert [(p.source, p.severity) for p in b.problems] == [("var/log/waagent.log/", "info")]
+        assert [(p.source, p.severity) for p in b.problems] == [("var/log/waagent.log/", "info"),
+                                                                ("var/log/waagent.log.1/", "info")]
         assert "directory entry" in b.problems[0].message
 
 
