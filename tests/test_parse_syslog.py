@@ -265,12 +265,17 @@ def test_a_private_key_printed_line_by_line_is_masked():
     recs = list(parse_cloud_init_log(cloud, "var/log/cloud-init-output.log", ParseContext(tz=timezone.utc)))
     text = "\n".join(f"{r.message}\n{r.raw}" for r in recs)
     assert "secretLEAK" not in text and "done" in text
-    # a BEGIN without an END masks at most PEM_MAX_LINES lines
+    # a BEGIN without an END masks at most PEM_MAX_LINES key-like lines, and no line of other text
+    # (red team 16: a lone BEGIN hid the next 200 lines and a wireserver-unreachable finding)
     from loganalyzer.parsers.waagent_log import PEM_MAX_LINES
     lines = ["Nov 12 07:00:00 vm x: -----BEGIN PRIVATE KEY-----"] + \
-        [f"Nov 12 07:00:01 vm x: line {i}" for i in range(PEM_MAX_LINES + 5)]
+        [f"Nov 12 07:00:01 vm x: QUJDsecret{i}" for i in range(PEM_MAX_LINES + 5)]
     recs = list(parse_syslog(lines, "var/log/syslog", ParseContext(tz=timezone.utc)))
-    assert [r.message for r in recs[-5:]] == [f"line {i}" for i in range(PEM_MAX_LINES, PEM_MAX_LINES + 5)]
+    assert [r.message for r in recs[-5:]] == [f"QUJDsecret{i}" for i in range(PEM_MAX_LINES, PEM_MAX_LINES + 5)]
+    lines = ["Nov 12 07:00:00 vm x: -----BEGIN PRIVATE KEY-----", "Nov 12 07:00:01 vm x: QUJDsecret1LEAK",
+             "Nov 12 07:00:02 vm python3[9]: 2024/11/12 07:00:02.000000 ERROR ExtHandler goal state failed"]
+    recs = list(parse_syslog(lines, "var/log/syslog", ParseContext(tz=timezone.utc)))
+    assert [r.message for r in recs][1:] == ["<redacted>", "goal state failed"]
 
 
 def test_journalctl_json_export_is_read_like_the_short_form():

@@ -252,6 +252,9 @@ def test_a_private_key_logged_with_a_header_per_line_is_masked():
     assert not any("secretLEAK" in r.message or "secretLEAK" in r.raw for r in recs)
     assert [r.message for r in recs][1:] == ["<redacted>", "<redacted>-----END OPENSSH PRIVATE KEY-----", "after the key"]
     assert recs[1].raw.startswith("2024-09-30T06:00:01.000000Z ERROR ExtHandler ExtHandler ")
+    # a BEGIN whose END was lost hides no log line after the key (red team 16)
+    recs = parse(lines[:2] + ["2024-09-30T06:00:05.000000Z ERROR ExtHandler ExtHandler Fetch failed: timed out"])
+    assert [r.message for r in recs][1:] == ["<redacted>", "Fetch failed: timed out"]
 
 
 CONTINUATION = """\

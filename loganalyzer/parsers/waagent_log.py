@@ -30,6 +30,15 @@ from . import ParseContext, text_parser
 UTC = timezone.utc
 _ZERO = timedelta(0)
 PEM_MAX_LINES = 200  # lines a key block spanning records is masked for, at most (no END line seen)
+# what a line inside a key block looks like: base64, a PEM/SSH2 header, or nothing; only such lines
+# are masked (red team 16: a BEGIN whose END was lost hid the next 200 log lines). Whether a block is
+# open depends on its BEGIN and END lines only: the fast reader sees those, not every line between.
+_KEY_BODY = re.compile(r"(?=[A-Za-z]*[0-9+/=])[A-Za-z0-9+/=]{4,}|(?:Proc-Type|DEK-Info|Comment|Subject): [^\n]*|")
+
+
+def key_body(text: str) -> bool:
+    """Whether every line of ``text`` can be a line of a key block."""
+    return all(_KEY_BODY.fullmatch(line.strip().strip("\"'")) for line in text.split("\n"))
 # a repeated hour's stamps going back this far: its second pass began. The agent writes at least a
 # heartbeat every 30 minutes, so at the fall-back its stamps go back ~30 - 60 minutes; a step of a
 # few minutes is a late write of another thread or an NTP step (red team 15: 2 minutes back moved
@@ -399,7 +408,7 @@ class KeyBlocks:
             if m is not None and "PRIVATE KEY" in text[m.start():]:
                 self.until = 0
                 masked = MARK + text[m.start():] if m.start() else None
-            else:
+            elif key_body(text):
                 masked = MARK
         else:
             self.until = 0
@@ -552,7 +561,7 @@ class RecordBuilder:
         self.dated = 0  # records opened with a time (a file with none is not in the expected format)
         self.text = False  # a line with text was seen (a file of blank lines is only 'empty')
 
-    def _in_key_block(self, line: str) -> bool:
+    def _in_key_block(self, line: str, body: str) -> bool:
         """Whether ``line`` is inside a ``-----BEGIN ... KEY-----`` block begun on an earlier line
         (syslog and cloud-init-output make a record of every line: red team 14 found the body lines
         of a private key in reports; redaction masks a block only inside one message). A block
@@ -562,7 +571,7 @@ class RecordBuilder:
                 self._pem = 0  # it (red team 15: without it a key in one record masked the rest of it)
                 return False
             self._pem -= 1
-            return True
+            return key_body(body)  # ``body``: the line's text after its header
         m = _PEM_HEAD.search(line)
         if m is not None and not PEM_END.search(line, m.end()):
             self._pem = PEM_MAX_LINES
@@ -593,7 +602,7 @@ class RecordBuilder:
             self.dated += 1
         if not self.text and raw.strip():
             self.text = True
-        if (self._pem or "BEGIN" in raw) and self._in_key_block(raw):
+        if (self._pem or "BEGIN" in raw) and self._in_key_block(raw, message):
             raw = raw.replace(message, MARK) if message and message in raw else MARK
             message = MARK
         lean = self.lean
@@ -624,7 +633,7 @@ class RecordBuilder:
         if not self.text and text.strip():
             self.text = True
         if (self._pem or "BEGIN" in (raw if raw is not None else text)) and \
-                self._in_key_block(raw if raw is not None else text):
+                self._in_key_block(raw if raw is not None else text, text):
             text = raw = MARK
         if self._lite is not None:
             self._build_lite()
