@@ -569,3 +569,11 @@ def test_a_file_of_blank_lines_is_only_empty():
     ctx = ParseContext()
     list(parse_vmsnapshot_log(["", "text without a time"], "e.log", ctx))
     assert [p.key for p in ctx.problems] == ["problem.undated"]
+
+
+def test_key_lines_in_base64url_or_with_markers_are_masked():
+    """Red team 16: a body line 'MIIELEAKRT16_10AAA...' (an underscore: base64url) inside a key block
+    leaked once only base64 lines were masked."""
+    from loganalyzer.parsers.waagent_log import key_body
+    assert key_body("MIIELEAK_10AAAAAAAA") and key_body("ab-c_d9") and key_body("secretLEAK3==")
+    assert not key_body("quiet") and not key_body("Fetch failed: timed out") and not key_body("ssh-rsa AAAA x@y")

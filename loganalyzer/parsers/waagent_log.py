@@ -33,7 +33,7 @@ PEM_MAX_LINES = 200  # lines a key block spanning records is masked for, at most
 # what a line inside a key block looks like: base64, a PEM/SSH2 header, or nothing; only such lines
 # are masked (red team 16: a BEGIN whose END was lost hid the next 200 log lines). Whether a block is
 # open depends on its BEGIN and END lines only: the fast reader sees those, not every line between.
-_KEY_BODY = re.compile(r"(?=[A-Za-z]*[0-9+/=])[A-Za-z0-9+/=]{4,}|(?:Proc-Type|DEK-Info|Comment|Subject): [^\n]*|")
+_KEY_BODY = re.compile(r"(?=[A-Za-z]*[0-9+/=_-])[A-Za-z0-9+/=_-]{4,}|(?:Proc-Type|DEK-Info|Comment|Subject): [^\n]*|")
 
 
 def key_body(text: str) -> bool:
