@@ -36,8 +36,9 @@ from typing import BinaryIO
 import ahocorasick
 
 from .parsers import ParseContext
-from .parsers.waagent_log import (_EXT_FULL_RE, MAX_RECORD_CHARS, MAX_RECORD_LINES, PREFIX_WORDS,
-                                  AgentHeader, AgentLineParser, KeyBlocks, _make, masked_raw)
+from .parsers.waagent_log import (MARK, _EXT_FULL_RE, MAX_RECORD_CHARS, MAX_RECORD_LINES, PREFIX_WORDS,
+                                  AgentHeader, AgentLineParser, KeyBlocks, _make, masked_raw,
+                                  orphan_key_line)
 from .analyzer import TIMELINE_BUCKET
 from .literals import digit_uniform, required_literals
 from .patterns import Library
@@ -598,6 +599,16 @@ def read_agent_log(stream: BinaryIO, source: str, kind: str, ctx: ParseContext, 
         """Hand the current record on (candidate) or count it (blank lines before any text: neither)."""
         if blank_only and not fast:
             return
+        if cand and not keys.open_at(start) and (parts is None or len(parts) == 1):  # a key line out of a block?
+            first = hline[hline.rfind(" ") + 1:] if fast else parts[0]
+            if orphan_key_line(first):
+                hh = header(hline) if fast else h
+                msg = hh.message if fast else parts[0]
+                if msg == first:  # the whole message, as parse_agent_lines' make() checks
+                    sync()
+                    add(_make(source, kind, start, end, hh, masked_raw(hline if fast else raw, msg, MARK), [MARK]),
+                        partial, needed)
+                    return
         if cand and (keys.until or "PRIVATE KEY" in (hline if fast else raw)
                      or (parts is not None and len(parts) > 1 and any("PRIVATE KEY" in x for x in parts))):
             hh = header(hline) if fast else h  # what parse_agent_lines' make() sees, in file order

@@ -954,3 +954,17 @@ def test_a_private_key_logged_line_by_line_is_masked_fast_equals_slow(tmp_path: 
     data, _ = fast_equals_slow_on(tmp_path, monkeypatch, lines, chunk, quiet)
     assert "secretLEAK" not in json.dumps(data)
     assert any(t["count"] >= 5 for t in data["unexplained"])  # the masked ERROR lines are still counted
+
+
+@pytest.mark.parametrize("chunk,quiet", [(1 << 22, False), (512, True)])
+def test_key_lines_whose_begin_is_in_the_older_rotation_are_masked(tmp_path: Path, monkeypatch, chunk: int,
+                                                                   quiet: bool) -> None:
+    """Red team 16: BEGIN in waagent.log.1, the body (ERROR lines) in waagent.log: the body leaked.
+    A whole message that can only be a key line (40+ base64 characters) is masked anywhere."""
+    body = "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUsecretLEAK9AAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtz"
+    lines = [f"2024-09-30T06:00:{i:02d}.000000Z {'ERROR' if i % 2 else 'INFO'} ExtHandler ExtHandler {body}{i}"
+             for i in range(6)] + ["2024-09-30T06:00:10.000000Z INFO ExtHandler ExtHandler -----END OPENSSH PRIVATE KEY-----",
+                                   "2024-09-30T06:00:11.000000Z ERROR ExtHandler ExtHandler Unexplained failure 9"]
+    data, _ = fast_equals_slow_on(tmp_path, monkeypatch, lines, chunk, quiet)
+    assert "secretLEAK" not in json.dumps(data)
+    assert "Unexplained failure" in json.dumps(data["unexplained"])

@@ -33,7 +33,17 @@ PEM_MAX_LINES = 200  # lines a key block spanning records is masked for, at most
 # what a line inside a key block looks like: base64, a PEM/SSH2 header, or nothing; only such lines
 # are masked (red team 16: a BEGIN whose END was lost hid the next 200 log lines). Whether a block is
 # open depends on its BEGIN and END lines only: the fast reader sees those, not every line between.
-_KEY_BODY = re.compile(r"(?=[A-Za-z]*[0-9+/=_-])[A-Za-z0-9+/=_-]{4,}|(?:Proc-Type|DEK-Info|Comment|Subject): [^\n]*|")
+_KEY_BODY = re.compile(r"(?=\S*[0-9+/=_-])[A-Za-z0-9+/_-]{3,}={0,2}|(?:Proc-Type|DEK-Info|Comment|Subject): [^\n]*|")
+
+
+ORPHAN_KEY_CHARS = 40  # a whole message this long that can only be a key line is masked anywhere
+
+
+def orphan_key_line(message: str) -> bool:
+    """A one-token message of ORPHAN_KEY_CHARS+ key characters: a key's body line even where its BEGIN
+    is out of sight (red team 16: BEGIN in waagent.log.1, the body in waagent.log)."""
+    return len(message) >= ORPHAN_KEY_CHARS and " " not in message and "\n" not in message \
+        and _KEY_BODY.fullmatch(message) is not None
 
 
 def key_body(text: str) -> bool:
@@ -400,6 +410,10 @@ class KeyBlocks:
     def __init__(self) -> None:
         self.until = 0  # last line of the open block (0: none)
 
+    def open_at(self, line: int) -> bool:
+        """Whether a block is open at ``line`` (what both readers agree on, whatever they saw)."""
+        return bool(self.until) and line <= self.until
+
     def step(self, start: int, end: int, text: str) -> str | None:
         """The masked message of the record ``start``-``end`` with message ``text``, or None."""
         masked = None
@@ -465,6 +479,8 @@ def parse_agent_lines(lines: Iterable[str], source: str, ctx: ParseContext,
     keys = KeyBlocks()
 
     def make(start: int, end: int, h: AgentHeader | None, raw: str, parts: list[str]) -> Record:
+        if len(parts) == 1 and not keys.open_at(start) and orphan_key_line(parts[0]):
+            return _make(source, kind, start, end, h, masked_raw(raw, parts[0], MARK), [MARK])
         if keys.until or "PRIVATE KEY" in raw or (len(parts) > 1 and any("PRIVATE KEY" in x for x in parts)):
             text = parts[0] if len(parts) == 1 else "\n".join(parts).rstrip("\n")
             masked = keys.step(start, end, text)
@@ -602,7 +618,8 @@ class RecordBuilder:
             self.dated += 1
         if not self.text and raw.strip():
             self.text = True
-        if (self._pem or "BEGIN" in raw) and self._in_key_block(raw, message):
+        if ((self._pem or "BEGIN" in raw) and self._in_key_block(raw, message)) or \
+                (not self._pem and orphan_key_line(message)):
             raw = raw.replace(message, MARK) if message and message in raw else MARK
             message = MARK
         lean = self.lean
