@@ -400,8 +400,9 @@ class AgentLineParser:
 
 class KeyBlocks:
     """A private key an agent log writes one line per record (a header on every body line; red team
-    15 found its body lines in the unexplained errors): the records after a ``-----BEGIN ...
-    PRIVATE KEY-----`` without its END, to the END line or PEM_MAX_LINES lines on, are masked.
+    15 found its body lines in the unexplained errors): after a ``-----BEGIN ... PRIVATE KEY-----``
+    without its END, to the END line or PEM_MAX_LINES lines on, the records that look like key lines
+    (:func:`key_body`) are masked.
     Both readers call :meth:`step` for every record that holds 'PRIVATE KEY' or while a block is
     open, in file order (the fast one sees all such records: 'PRIVATE KEY' marks a line)."""
 
@@ -580,8 +581,8 @@ class RecordBuilder:
     def _in_key_block(self, line: str, body: str) -> bool:
         """Whether ``line`` is inside a ``-----BEGIN ... KEY-----`` block begun on an earlier line
         (syslog and cloud-init-output make a record of every line: red team 14 found the body lines
-        of a private key in reports; redaction masks a block only inside one message). A block
-        ends at its END line or after PEM_MAX_LINES lines."""
+        of a private key in reports; redaction masks a block only inside one message) and looks like
+        a key line. A block ends at its END line or after PEM_MAX_LINES lines."""
         if self._pem:
             if "END" in line and PEM_END.search(line):  # the END line stays: redaction matches a block by
                 self._pem = 0  # it (red team 15: without it a key in one record masked the rest of it)
