@@ -419,7 +419,8 @@ def _listed_but_absent(bundle, ctx: parsers.ParseContext) -> None:
     absent = []
     for added in col["added_files"]:
         rel = posixpath.normpath("/" + added).strip("/")  # '/var/log//azure/x/../x' (red team 15)
-        if classify(rel) not in parsers.TEXT_PARSERS or classify(rel) in parsers.DATA_PARSERS:
+        kind = classify(rel)
+        if kind not in parsers.TEXT_PARSERS or kind in parsers.DATA_PARSERS:
             continue
         if not any(p == rel or p.endswith("/" + rel) for p in by_name.get(rel.rsplit("/", 1)[-1], ())):
             absent.append(added)

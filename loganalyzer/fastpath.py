@@ -599,22 +599,21 @@ def read_agent_log(stream: BinaryIO, source: str, kind: str, ctx: ParseContext, 
         """Hand the current record on (candidate) or count it (blank lines before any text: neither)."""
         if blank_only and not fast:
             return
-        if cand and not keys.open_at(start) and (parts is None or len(parts) == 1):  # a key line out of a block?
-            first = hline[hline.rfind(" ") + 1:] if fast else parts[0]
-            if orphan_key_line(first):
+        if cand:  # a private key's line is masked: what parse_agent_lines' make() does, in file order
+            masked = None
+            single = parts is None or len(parts) == 1
+            if single and not keys.open_at(start) and \
+                    orphan_key_line(hline[hline.rfind(" ") + 1:] if fast else parts[0]):  # cheap screen first
                 hh = header(hline) if fast else h
-                msg = hh.message if fast else parts[0]
-                if msg == first:  # the whole message, as parse_agent_lines' make() checks
-                    sync()
-                    add(_make(source, kind, start, end, hh, masked_raw(hline if fast else raw, msg, MARK), [MARK]),
-                        partial, needed)
-                    return
-        if cand and (keys.until or "PRIVATE KEY" in (hline if fast else raw)
-                     or (parts is not None and len(parts) > 1 and any("PRIVATE KEY" in x for x in parts))):
-            hh = header(hline) if fast else h  # what parse_agent_lines' make() sees, in file order
-            msg_parts = parts if not fast else [hh.message] if parts is None else [hh.message] + parts[1:]
-            text = msg_parts[0] if len(msg_parts) == 1 else "\n".join(msg_parts).rstrip("\n")
-            masked = keys.step(start, end, text)
+                msg_parts = [hh.message] if fast else parts
+                if orphan_key_line(msg_parts[0]):  # the whole message is a key line out of a block
+                    masked = MARK
+            if masked is None and (keys.until or "PRIVATE KEY" in (hline if fast else raw)
+                                   or (not single and any("PRIVATE KEY" in x for x in parts))):
+                hh = header(hline) if fast else h
+                msg_parts = parts if not fast else [hh.message] if parts is None else [hh.message] + parts[1:]
+                masked = keys.step(start, end, msg_parts[0] if len(msg_parts) == 1
+                                   else "\n".join(msg_parts).rstrip("\n"))
             if masked is not None:
                 sync()
                 add(_make(source, kind, start, end, hh, masked_raw(hline if fast else raw, msg_parts[0], masked),

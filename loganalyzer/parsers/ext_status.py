@@ -627,11 +627,10 @@ def parse_waagent_status(data: bytes, source: str, ctx: ParseContext) -> Iterato
             ctx.problem(source, "status blob: handlerAggregateStatus is not a list")
         return
     if len(handlers) > MAX_HANDLERS:  # a flood: the backup extension's first (red team 14: it came 601st)
-        backup = [h for h in handlers if isinstance(h, dict) and "VMSnapshot" in (_s(h.get("handlerName")) or "")]
-        rest = [h for h in handlers if not (isinstance(h, dict) and "VMSnapshot" in (_s(h.get("handlerName")) or ""))]
-        handlers = (backup + rest)[:MAX_HANDLERS]
-        ctx.problem(source, f"status blob names {len(backup) + len(rest)} handlers: {len(backup) + len(rest) - MAX_HANDLERS} "
+        ctx.problem(source, f"status blob names {len(handlers)} handlers: {len(handlers) - MAX_HANDLERS} "
                             f"not read (the backup extension's are)", partial=True)
+        handlers = sorted(handlers, key=lambda h: not (isinstance(h, dict) and "VMSnapshot" in (
+            _s(h.get("handlerName")) or "")))[:MAX_HANDLERS]  # stable: the others keep their order
     from_blob = scratch(ctx, "handler_status_from_blob")
     ext_order = scratch(ctx, "ext_status_order")
     for h in handlers:
