@@ -51,34 +51,31 @@ class Template:
     kept: list[str] = field(default_factory=list)  # sample values that must survive translation
 
 
+# (does this ``{...}`` source hold it, a plausible value, must the German keep the value as it is)
+_SAMPLES: list[tuple] = [
+    (lambda src: "_size(" in src, "64 MiB", True),
+    (lambda src: "type(exc).__name__" in src, "JSONDecodeError", True),
+    (lambda src: src == "exc.msg", "Expecting value", True),
+    (lambda src: "exc" in src or "_why(" in src or src == "reason", _ERROR, True),
+    (lambda src: "_file_type(" in src, "fifo", False),
+    (lambda src: "UNSUPPORTED[" in src, "7-Zip archive", False),
+    (lambda src: "_FMT_NAME[" in src, "gzip", True),
+    (lambda src: src == "what", "status file", False),
+    (lambda src: "isoformat" in src, "2023-02-28T10:00:00+00:00", True),
+    (lambda src: "local(root)" in src, "Wrong", True),
+]
+_NAMED = {"zone": "Europe/Berlin", "pid": "sample-pattern", "key[:64]": "Mars/Olympus", "info.raw_status": "Done",
+          "info.linkname": "/etc/passwd", "declared": "1.2.3", "fact.version": "1.2.4", "name": "Sample.Ext"}
+
+
 def _sample(expr: ast.expr) -> tuple[str, bool]:
     """A plausible value for one ``{...}`` field; True when the German must keep it as it is."""
     src = ast.unparse(expr)
-    if "_size(" in src:
-        return "64 MiB", True
-    if "type(exc).__name__" in src:
-        return "JSONDecodeError", True
-    if src == "exc.msg":
-        return "Expecting value", True
-    if "exc" in src or "_why(" in src or "reason" == src:
-        return _ERROR, True
-    if "_file_type(" in src:
-        return "fifo", False
-    if "UNSUPPORTED[" in src:
-        return "7-Zip archive", False
-    if "_FMT_NAME[" in src:
-        return "gzip", True
-    if src == "what":
-        return "status file", False
-    if "isoformat" in src:
-        return "2023-02-28T10:00:00+00:00", True
-    if "local(root)" in src:
-        return "Wrong", True
-    if src in ("zone", "pid", "key[:64]", "info.raw_status", "info.linkname", "declared", "fact.version",
-               "name"):
-        return {"zone": "Europe/Berlin", "pid": "sample-pattern", "key[:64]": "Mars/Olympus",
-                "info.raw_status": "Done", "info.linkname": "/etc/passwd", "declared": "1.2.3",
-                "fact.version": "1.2.4", "name": "Sample.Ext"}[src], True
+    for holds, value, keep in _SAMPLES:
+        if holds(src):
+            return value, keep
+    if src in _NAMED:
+        return _NAMED[src], True
     if re.search(r"\b(path|source|first_of|same|config_source|label|shown|rel|p)\b", src) and "len(" not in src:
         return _PATH, True
     return _NUMBER, True
