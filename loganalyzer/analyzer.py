@@ -417,13 +417,17 @@ def _listed_but_absent(bundle, ctx: parsers.ParseContext) -> None:
             [p.source for p in getattr(bundle, "problems", [])]:
         by_name.setdefault(path.rsplit("/", 1)[-1], []).append(path)
     absent = []
+    named: set[str] = set()  # a file results.txt lists twice is named once (red team 16)
     for added in col["added_files"]:
         rel = posixpath.normpath("/" + added).strip("/")  # '/var/log//azure/x/../x' (red team 15)
+        if rel in named:
+            continue
+        named.add(rel)
         kind = classify(rel)
         if kind not in parsers.TEXT_PARSERS or kind in parsers.DATA_PARSERS:
             continue
         if not any(p == rel or p.endswith("/" + rel) for p in by_name.get(rel.rsplit("/", 1)[-1], ())):
-            absent.append(added)
+            absent.append("/" + rel)  # as the VM names it, normalised
     if absent:
         names = ", ".join(absent[:5]) + (", ..." if len(absent) > 5 else "")
         ctx.problem(col.get("source") or "results.txt", f"{len(absent)} log file(s) the log collector added are "

@@ -151,7 +151,8 @@ def test_report_says_when_the_bundle_was_read_in_part(tmp_path) -> None:
 
 def test_a_log_the_collector_added_but_the_bundle_lacks_is_said(tmp_path):
     """Red team 10/13: results.txt said 'Adding file /var/log/waagent.log.3.gz' but the zip held no such
-    file, and nothing said so. Now the bundle is partial and the file is named; a sample whose
+    file, and nothing said so. Now the bundle is partial and the file is named (once, however often
+    it is listed: red team 16); a sample whose
     results.txt matches its files (history zips are expanded, not members) stays whole."""
     import shutil
     shutil.copytree(SAMPLES / "no-internet-access", tmp_path / "b")
@@ -161,6 +162,7 @@ def test_a_log_the_collector_added_but_the_bundle_lacks_is_said(tmp_path):
     lines.insert(at + 1, lines[at].replace("/var/log/waagent.log,", "/var/log/waagent.log.3.gz,"))
     lines.insert(at + 1, lines[at].replace("/var/log/waagent.log,", "/var/lib/waagent/history/x.zip,"))
     lines.insert(at + 1, lines[at].replace("/var/log/waagent.log,", "/var/log//azure/../waagent.log,"))  # same file
+    lines.insert(at + 1, lines[at].replace("/var/log/waagent.log,", "/var/log/./waagent.log.3.gz,"))  # listed twice
     res.write_text("\n".join(lines) + "\n")
     r = loganalyzer.analyze(tmp_path / "b")
     assert r.partial
