@@ -297,6 +297,21 @@ def test_journalctl_json_export_is_read_like_the_short_form():
     assert journal_json(odd) == "2024-11-11T07:01:22.100000Z - -: hello"
 
 
+
+@pytest.mark.parametrize("stamp", ["99999999999999999999", "1e20", "abc", "", None, [1], "-1", "0"])
+def test_a_journal_json_record_with_a_bad_time_is_read_undated_and_said(stamp):
+    """Red team 16: a '__REALTIME_TIMESTAMP' journald never writes kept the record as raw JSON text
+    (no level, no finding), unsaid; '-1' dated it 1969. Now it is read like 'python3[9]: ...': the
+    agent line inside keeps its own time and level, and the bad stamp is counted."""
+    import json as _json
+    agent_line = "2024-11-11T07:01:22.100000Z WARNING ExtHandler ExtHandler x"
+    line = _json.dumps({"__REALTIME_TIMESTAMP": stamp, "SYSLOG_IDENTIFIER": "python3", "_PID": "9",
+                        "MESSAGE": agent_line})
+    ctx = ParseContext(tz=UTC)
+    recs = list(parse_syslog([line], "var/log/syslog", ctx))
+    assert [(r.level, r.message, r.ts) for r in recs] == [("WARNING", "x", ts("2024-11-11 07:01:22.100000"))]
+    assert [(p.key, p.params) for p in ctx.problems] == [("problem.bad_syslog_dates", {"n": 1})]
+
 def test_a_syslog_without_any_dated_line_is_said():
     """Red team 14: a 'journalctl -o export' file (KEY=VALUE lines) was read as plain records, no word."""
     ctx = ParseContext(tz=UTC)

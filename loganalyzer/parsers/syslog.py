@@ -56,27 +56,40 @@ def journal_json(line: str) -> str | None:
     SAMPLE: ``{"__REALTIME_TIMESTAMP":"1731308482100000","_HOSTNAME":"vm","SYSLOG_IDENTIFIER":"python3","_PID":"974","MESSAGE":"..."}``
     -> ``2024-11-11T07:01:22.100000Z vm python3[974]: ...`` (red team 14: an export read as text gave
     no time and no finding). MESSAGE may be a list of byte values (binary text)."""
+    doc = _journal_doc(line)
+    return None if doc is None else _journal_line(doc)[0]
+
+
+def _journal_doc(line: str) -> dict | None:
     try:
         doc = json.loads(line)
     except (ValueError, RecursionError):
         return None
-    if not isinstance(doc, dict) or "MESSAGE" not in doc:
-        return None
+    return doc if isinstance(doc, dict) and "MESSAGE" in doc else None
+
+
+def _journal_line(doc: dict) -> tuple[str | None, bool]:
+    """(the short line of a journal record, whether its time was readable). A record whose
+    ``__REALTIME_TIMESTAMP`` is no positive number of microseconds journald could write becomes the
+    undated ``python3[974]: ...`` (red team 16: it stayed raw JSON, unsaid); None: no text."""
     msg = doc["MESSAGE"]
     if isinstance(msg, list):
         msg = bytes(b for b in msg if isinstance(b, int) and 0 <= b < 256).decode("utf-8", "replace")
     if not isinstance(msg, str):
-        return None
+        return None, True
+    stamp = None
     try:
-        ts = datetime.fromtimestamp(int(doc.get("__REALTIME_TIMESTAMP")) / 1e6, timezone.utc)
-        stamp = ts.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        micros = int(doc.get("__REALTIME_TIMESTAMP"))
+        if micros > 0:
+            stamp = datetime.fromtimestamp(micros / 1e6, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     except (TypeError, ValueError, OverflowError, OSError):
-        return None
+        pass
     host = (str(doc.get("_HOSTNAME") or "-").split() or ["-"])[0][:200]  # red team 15: " " crashed
     ident = "".join(str(doc.get("SYSLOG_IDENTIFIER") or doc.get("_COMM") or "-").split())[:200] or "-"
     pid = str(doc.get("_PID") or doc.get("SYSLOG_PID") or "")
     tag = f"{ident}[{pid}]" if pid.isdigit() else ident
-    return f"{stamp} {host} {tag}: " + msg.replace("\r\n", "\n").replace("\n", " ")
+    text = msg.replace("\r\n", "\n").replace("\n", " ")
+    return (f"{stamp} {host} {tag}: " if stamp else f"{tag}: ") + text, stamp is not None
 
 _KERNEL_ERR_RE = re.compile(
     r"invoked oom-killer|Out of memory|Killed process|oom-kill:|oom_reaper|I/O error|"
@@ -149,10 +162,13 @@ def parse_syslog(lines: Iterable[str], source: str, ctx: ParseContext) -> Iterat
     for n, line in enumerate(lines, 1):
         if not line.strip():
             continue
-        if line[:1] == "{" and '"MESSAGE"' in line and (short := journal_json(line)) is not None:
-            line = short
-            if ctx.lean is not None:  # JSON escapes can hide a pre-filter literal: always matched
-                ctx.lean.marks.add(n)
+        if line[:1] == "{" and '"MESSAGE"' in line and (doc := _journal_doc(line)) is not None:
+            short, dated = _journal_line(doc)
+            if short is not None:
+                line = short
+                bad += not dated
+                if ctx.lean is not None:  # JSON escapes can hide a pre-filter literal: always matched
+                    ctx.lean.marks.add(n)
         ts: datetime | None = None
         guess = False
         host = prog = pid = None
