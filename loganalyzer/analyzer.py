@@ -27,7 +27,7 @@ from .redact import redact_data, scrub
 from .patterns import Library, load_library
 from .residue import Recorder, ResidueMiner
 from .rules import (SAMPLES, Context, PatternStats, RuleSet, Sample, evaluate, evidence_text, load_rules,
-                    route_causes)
+                    route_causes, sample_of)
 from .textio import MAX_LINE, cr_line_ends, iter_lines, looks_binary, read_capped
 
 DATA_CAP = 16 * 1024 * 1024  # bytes read of one structured file
@@ -89,7 +89,9 @@ class _Collector:
         self.fast = not keep  # the fast path counts records it does not keep
         # patterns whose last hit per file a rule shows (the open marker of a hang): always matched
         self.keep_last: frozenset[str] = rules.last_sample_patterns(library)
-        self.last_samples: dict[tuple[str, str], Sample] = {}  # (pattern, source) -> its last hit
+        # (pattern, source) -> its last hit, as (record, 0, groups): its evidence text is built
+        # only for the one that is kept (a backup extension.log has a hang marker every run)
+        self.last_samples: dict[tuple[str, str], tuple] = {}
 
     def add(self, record: Record, partial: bool, only: frozenset[str] | None = None) -> None:
         """Count ``record`` and its pattern hits; ``only`` (the fast path, for records that are
@@ -157,7 +159,7 @@ class _Collector:
             if first:
                 self.pattern_samples[pid] = Sample(source, record.line, evidence_text(record), ts, groups)
             if pid in self.keep_last:
-                self.last_samples[(pid, source)] = Sample(source, record.line, evidence_text(record), ts, groups)
+                self.last_samples[(pid, source)] = (record, 0, groups)
             if self.hits is not None:
                 self.hits.append(Hit(pid, record, groups))
             field_name = FACT_PATTERNS.get(pid)
@@ -582,7 +584,7 @@ def analyze(path: str | Path, *, patterns: str | Path | None = None, keep_record
                        kinds=collector.kinds, eras=collector.eras, last_agent_ts=last_agent,
                        last_agent_guess=last_guess, last_agent_source=last_source,
                        ordinal=collector.ordinal, last_pos=collector.last_pos,
-                       last_samples=collector.last_samples)
+                       last_samples={k: sample_of(hit) for k, hit in collector.last_samples.items()})
     findings, below, not_evaluable = evaluate(rule_ctx, rules, causes)
     report.findings = findings
     report.facts = facts

@@ -126,10 +126,11 @@ class PatternStats:
 
     @property
     def samples(self) -> list[Sample]:
-        return [_sample(h) for h in self.head + self.tail]
+        return [sample_of(h) for h in self.head + self.tail]
 
 
-def _sample(hit) -> Sample:
+def sample_of(hit) -> Sample:
+    """The Sample of a hit kept as ``(record, at, groups)`` (a Sample is returned as it is)."""
     if isinstance(hit, Sample):
         return hit
     record, at, groups = hit
