@@ -69,6 +69,49 @@ def test_failure_levels(msg, level):
     assert snap(f"2024-02-20 09:31:07.118204 {P}{msg}")[0].level == level
 
 
+_FRAGMENTS = ["ailed", "Failed", "failed to ", "Enable failed", "StatusCode.Failed", "Error", "error:", "xception",
+              "Traceback (most recent", "timed out", "timed-out", "Hitting wrong WireServer", "BHS is not runn",
+              "CRP timeout limit", "Unable to ", "Inconsistent", "is missing", "does not exist", "does not have desired "
+              "permissions", "but not root", "IsSuccessful: false", "IsSuccessful:true", "Enable,error,", ",error,",
+              "cannot ", "Cannot ", "is none", "is nonempty", "Plugin host file does not exist", "Enable,success,",
+              "FailedPrepostPluginConfigNotFound", " ", "x", "_", "\n", "e"]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(_FRAGMENTS) | st.text(max_size=4), max_size=12).map("".join))
+def test_failure_level_tries_only_the_alternatives_whose_literal_is_there(message):
+    """failure_level runs only the alternatives of _FAIL_RE whose literal the message holds: the
+    same answer as the whole alternation (then the benign exceptions) on any text."""
+    from loganalyzer.parsers.extension_log import _BENIGN_RE, _FAIL_RE
+    whole = "ERROR" if _FAIL_RE.search(message) and not _BENIGN_RE.search(message) else None
+    assert failure_level(message) == whole
+
+
+def test_failure_level_tries_each_alternative_once_however_often_its_literal_occurs(monkeypatch):
+    """A message full of literals (12,000 hits, no match) costs one search per alternative, not one
+    per hit (that would be quadratic in the message)."""
+    import ahocorasick
+
+    from loganalyzer.parsers import extension_log as el
+    calls: list[str] = []
+
+    class Counted:
+        def __init__(self, lit):
+            self.lit, self.rx = lit, el._FAIL_BY_LITERAL[lit]
+
+        def search(self, text):
+            calls.append(self.lit)
+            return self.rx.search(text)
+    automaton = ahocorasick.Automaton()
+    for lit, _ in el._FAIL_ALTERNATIVES:
+        automaton.add_word(lit, Counted(lit))
+    automaton.make_automaton()
+    monkeypatch.setattr(el, "_FAIL_SCAN", automaton)
+    assert failure_level("ailed xError does notannot " * 3000) is None
+    assert sorted(calls) == ["Error", "ailed", "annot ", "does not"]
+    assert failure_level("x failed to y") == "ERROR"
+
+
 def test_freeze_block_and_binary_output():
     text = (
         f"2024-02-20 09:31:10.100000 {P}proceeded for accepting signals\n"

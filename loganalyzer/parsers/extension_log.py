@@ -43,33 +43,56 @@ _INNER_TS_RE = re.compile(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d{1,6})?) (.*)$
 _D_LEVELS = {"info": "INFO", "warning": "WARNING", "error": "ERROR", "verbose": "VERBOSE",
              "debug": "VERBOSE"}
 
-# backup-extension.md §2: messages that report a failure (the extension writes no level)
-_FAIL_RE = re.compile(
-    r"Enable failed|[Ff]ailed to |\b[Ff]ailed\b|StatusCode\.Failed|\bError\b|\berror:|[Ee]xception|"
-    r"Traceback \(most recent|timed[ -]out|Hitting wrong WireServer|BHS is not runn|"
-    r"CRP timeout limit|Unable to |[Ii]nconsistent|is missing|does not exist|"
-    r"does not have desired permissions|but not root|IsSuccessful:\s*false|"
-    r"^\w+,error,|cannot |Cannot |is none\b")
+# backup-extension.md §2: messages that report a failure (the extension writes no level). Each
+# alternative with a literal that occurs in every match of it: only the alternatives whose literal
+# is in a message are tried (the whole alternation took ~11 us on a 120-character message).
+_FAIL_ALTERNATIVES = (
+    ("ailed", r"Enable failed|[Ff]ailed to |\b[Ff]ailed\b|StatusCode\.Failed"),
+    ("Error", r"\bError\b"),
+    ("error:", r"\berror:"),
+    ("xception", r"[Ee]xception"),
+    ("Traceback", r"Traceback \(most recent"),
+    ("timed", r"timed[ -]out"),
+    ("Hitting", r"Hitting wrong WireServer"),
+    ("BHS", r"BHS is not runn"),
+    ("CRP", r"CRP timeout limit"),
+    ("Unable", r"Unable to "),
+    ("nconsistent", r"[Ii]nconsistent"),
+    ("is missing", r"is missing"),
+    ("does not", r"does not exist|does not have desired permissions"),
+    ("but not root", r"but not root"),
+    ("IsSuccessful", r"IsSuccessful:\s*false"),
+    (",error,", r"^\w+,error,"),
+    ("annot ", r"cannot |Cannot "),
+    ("is none", r"is none\b"),
+)
+_FAIL_RE = re.compile("|".join(rx for _, rx in _FAIL_ALTERNATIVES))  # the same, in one (tests compare)
+_FAIL_BY_LITERAL = {lit: re.compile(rx) for lit, rx in _FAIL_ALTERNATIVES}
 # benign per §2.1 row 316: no pre/post scripts configured
 _BENIGN_RE = re.compile(
     r"FailedPrepostPluginConfigNotFound|Plugin host file does not exist|^\w+,success,")
 
 
-# one of these occurs in every match of _FAIL_RE (a cheap test before the regex)
-_FAIL_LITERALS = ("ailed", "Error", "error:", "xception", "Traceback", "timed", "Hitting", "BHS",
-                  "CRP", "Unable", "nconsistent", "is missing", "does not", "but not root",
-                  "IsSuccessful", ",error,", "annot ", "is none")
+def _literal_scanner():
+    import ahocorasick  # noqa: PLC0415
+    automaton = ahocorasick.Automaton()
+    for lit, _ in _FAIL_ALTERNATIVES:
+        automaton.add_word(lit, _FAIL_BY_LITERAL[lit])
+    automaton.make_automaton()
+    return automaton
 
 
-_FAIL_HINT_RE = re.compile("|".join(map(re.escape, _FAIL_LITERALS)))
+_FAIL_SCAN = _literal_scanner()
 
 
 def failure_level(message: str) -> str | None:
     """"ERROR" when a backup-extension message reports a failure, else None."""
-    if _FAIL_HINT_RE.search(message) is None:
-        return None
-    if _FAIL_RE.search(message) and not _BENIGN_RE.search(message):
-        return "ERROR"
+    tried: list = []  # each alternative at most once, however often its literal occurs
+    for _, rx in _FAIL_SCAN.iter(message):
+        if rx not in tried:
+            if rx.search(message) is not None:
+                return None if _BENIGN_RE.search(message) else "ERROR"
+            tried.append(rx)
     return None
 
 
