@@ -38,7 +38,7 @@ import ahocorasick
 from .parsers import ParseContext
 from .parsers.waagent_log import (MARK, _EXT_FULL_RE, MAX_RECORD_CHARS, MAX_RECORD_LINES, PREFIX_WORDS,
                                   AgentHeader, AgentLineParser, KeyBlocks, _make, masked_raw,
-                                  orphan_key_line)
+                                  key_lines, orphan_key_line, orphan_key_text)
 from .analyzer import TIMELINE_BUCKET
 from .literals import digit_uniform, required_literals
 from .patterns import Library
@@ -607,6 +607,11 @@ def read_agent_log(stream: BinaryIO, source: str, kind: str, ctx: ParseContext, 
                 hh = header(hline) if fast else h
                 msg_parts = [hh.message] if fast else parts
                 if orphan_key_line(msg_parts[0]):  # the whole message is a key line out of a block
+                    masked = MARK
+            elif not single and not keys.open_at(start) and key_lines(parts[1:]):  # cheap screen first
+                hh = header(hline) if fast else h
+                msg_parts = [hh.message] + parts[1:] if fast else parts
+                if orphan_key_text(msg_parts):  # every line a key line: its BEGIN is in an older rotation
                     masked = MARK
             if masked is None and (keys.until or "PRIVATE KEY" in (hline if fast else raw)
                                    or (not single and any("PRIVATE KEY" in x for x in parts))):

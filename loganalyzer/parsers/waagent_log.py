@@ -37,13 +37,30 @@ _KEY_BODY = re.compile(r"(?=\S*[0-9+/=_-])[A-Za-z0-9+/_-]{3,}={0,2}|(?:Proc-Type
 
 
 ORPHAN_KEY_CHARS = 40  # a whole message this long that can only be a key line is masked anywhere
+ORPHAN_KEY_SHORT = 16  # ... and one this long with a key's mix of characters (a body's last line)
+_KEY_MIX = re.compile(r"(?=[^a-z]*[a-z])(?=[^A-Z]*[A-Z])(?=[^0-9+/=]*[0-9+/=])")
 
 
 def orphan_key_line(message: str) -> bool:
-    """A one-token message of ORPHAN_KEY_CHARS+ key characters: a key's body line even where its BEGIN
-    is out of sight (red team 16: BEGIN in waagent.log.1, the body in waagent.log)."""
-    return len(message) >= ORPHAN_KEY_CHARS and " " not in message and "\n" not in message \
-        and _KEY_BODY.fullmatch(message) is not None
+    """A one-token message of key characters: a key's body line even where its BEGIN is out of
+    sight (red team 16: BEGIN in waagent.log.1, the body in waagent.log). ORPHAN_KEY_CHARS+ of them,
+    or ORPHAN_KEY_SHORT+ with lower and upper case and a digit, '+', '/' or '=' (red team 17: the
+    short last line of a body, ``x9LEAKRT17AAAAAAAAAAAAAAAAAAA==``, leaked)."""
+    return len(message) >= ORPHAN_KEY_SHORT and " " not in message and "\n" not in message \
+        and _KEY_BODY.fullmatch(message) is not None \
+        and (len(message) >= ORPHAN_KEY_CHARS or _KEY_MIX.match(message) is not None)
+
+
+def orphan_key_text(parts: list[str]) -> bool:
+    """A record of several lines that are all key lines (or a key's END line), one at least an
+    :func:`orphan_key_line`: the body of a key whose BEGIN is in an older rotation, read as the
+    headerless first record of the newer one (red team 17)."""
+    return len(parts) > 1 and key_lines(parts) and any(orphan_key_line(x.strip()) for x in parts)
+
+
+def key_lines(parts: list[str]) -> bool:
+    """Whether each of ``parts`` is a key line or a key's END line."""
+    return all(_KEY_BODY.fullmatch(x.strip()) or PEM_END.match(x.strip()) for x in parts)
 
 
 def key_body(text: str) -> bool:
@@ -480,7 +497,7 @@ def parse_agent_lines(lines: Iterable[str], source: str, ctx: ParseContext,
     keys = KeyBlocks()
 
     def make(start: int, end: int, h: AgentHeader | None, raw: str, parts: list[str]) -> Record:
-        if len(parts) == 1 and not keys.open_at(start) and orphan_key_line(parts[0]):
+        if not keys.open_at(start) and (orphan_key_line(parts[0]) if len(parts) == 1 else orphan_key_text(parts)):
             return _make(source, kind, start, end, h, masked_raw(raw, parts[0], MARK), [MARK])
         if keys.until or "PRIVATE KEY" in raw or (len(parts) > 1 and any("PRIVATE KEY" in x for x in parts)):
             text = parts[0] if len(parts) == 1 else "\n".join(parts).rstrip("\n")
