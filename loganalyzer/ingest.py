@@ -44,6 +44,7 @@ _CHUNK = 1 << 20
 _IN_MEMORY = 1 * MiB  # spooled members up to this size stay in memory
 _MEMORY_BUDGET = 64 * MiB  # all in-memory spools of a bundle together; the rest go to disk
 _HEAD = 1024
+MAX_CONCATENATED = 64  # archives one after the other in one file (cat a.zip b.zip) that are read
 
 
 class InputError(Exception):
@@ -508,6 +509,28 @@ def _is_tar_header(block: bytes) -> bool:
     return chksum in (sum(header), sum(struct.unpack("148b8x356b", block[:512])) + 256)
 
 
+def _after_tar_end(tf: tarfile.TarFile, stream: BinaryIO, report: Callable[..., None]) -> "BinaryIO | None":
+    """What follows a tar's end-of-archive blocks: the stream of the next tar when one does
+    (``cat a.tar.gz b.tar.gz``: red team 17 found everything after the first tar silently lost),
+    None at the end. Other data there is said (partial), not read. The zero blocks padding the end
+    are skipped; tarfile reads in 512-byte blocks, so a following tar starts at such a block."""
+    rest = _Prefixed(getattr(tf.fileobj, "buf", b""), stream, owns=False)
+    while True:
+        chunk = rest.read(_CHUNK)
+        if not chunk:
+            return None
+        data = chunk.lstrip(b"\0")
+        if data:
+            break
+    start = len(chunk) - len(data)
+    block = chunk[start - start % 512:]
+    block += _read_exactly(rest, max(0, 512 - len(block)))
+    if _is_tar_header(block[:512]):
+        return io.BufferedReader(_Prefixed(block, rest, owns=False), _CHUNK)
+    report("data after the end of the tar archive that is no tar: not read")
+    return None
+
+
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 
 
@@ -703,6 +726,9 @@ class _Builder:
         self.b.layout = "file"
         name = self.b.name
         kind = classify(name) or sniff(head, name)
+        if kind is None and _zip_end_at_tail(p):  # a zip behind a stub (self-extractor): red team 17
+            self._open_zip_bundle(p)
+            return
         if kind is None or kind == "history_zip":
             raise InputError(f"refusing {p}: not a log file, log bundle or archive that "
                              "loganalyzer reads (binary or unknown content)")
@@ -763,6 +789,38 @@ class _Builder:
                              f"(bad zip: {type(exc).__name__}: {_why(exc)})") from None
 
     def _scan_zip(self, zf: zipfile.ZipFile, prefix: str, depth: int, label: str) -> None:
+        for older in self._leading_zips(zf, label):  # cat a.zip b.zip: a's members, then b's
+            self._scan_zip_members(older, prefix, depth, label)
+        self._scan_zip_members(zf, prefix, depth, label)
+
+    def _leading_zips(self, zf: zipfile.ZipFile, label: str) -> list[zipfile.ZipFile]:
+        """The zips in front of ``zf``'s first member, oldest first (red team 17: ``cat a.zip b.zip``
+        read only b, without a word; zipfile finds the last end record). Other data there (a
+        self-extractor's stub) is said, not read."""
+        found: list[zipfile.ZipFile] = []
+        first = min((i.header_offset for i in zf.infolist()), default=0)
+        while first > 0:
+            if len(found) >= MAX_CONCATENATED:
+                self.b.partial = True
+                self.b._problem(label, f"more than {MAX_CONCATENATED} zip archives one after the other: "
+                                f"the first {_size(first)} are not read (bundle is partial)", "error")
+                break
+            window = _Window(zf.fp, first)
+            try:
+                older = self._zipfile(window, label) if window.read(4) == b"PK\x03\x04" else None
+            except InputError:
+                older = None
+            if older is None:
+                self.b.partial = True
+                self.b._problem(label, f"{_size(first)} of data in front of the zip's first member that is no "
+                                "zip archive: not read (bundle is partial)")
+                break
+            self.b._resources.append(older)
+            found.append(older)
+            zf, first = older, min((i.header_offset for i in older.infolist()), default=0)
+        return found[::-1]
+
+    def _scan_zip_members(self, zf: zipfile.ZipFile, prefix: str, depth: int, label: str) -> None:
         overlapping = _overlapping(zf.infolist())
         if overlapping:
             self.b.partial = True
@@ -882,15 +940,23 @@ class _Builder:
                               ratio_floor=max(self.limits.stream_ratio_floor,
                                               self.limits.ratio_floor))
         stream = io.BufferedReader(src, _CHUNK)
+        seen = 0
+        while stream is not None:  # one tar, then each one concatenated to it (cat a.tar b.tar)
+            seen, stream = self._scan_one_tar(stream, seen, prefix, depth, label, top, report)
+        return seen
+
+    def _scan_one_tar(self, stream: BinaryIO, seen: int, prefix: str, depth: int, label: str, top: bool,
+                      report: Callable[..., None]) -> tuple[int, "BinaryIO | None"]:
+        """Scan the tar at the start of ``stream``; return the entries seen so far and the stream
+        of a tar that follows its end-of-archive blocks, if one does."""
         try:
             tf = tarfile.open(fileobj=stream, mode="r|", tarinfo=_SafeTarInfo)
         except Exception as exc:  # noqa: BLE001
-            if top:
+            if top and not seen:
                 raise InputError(f"not a readable archive: {self.b.path} "
                                  f"(bad tar: {_why(exc)})") from None
             self.b._problem(label, f"not a readable archive (bad tar: {_why(exc)})", "error")
-            return 0
-        seen = 0
+            return seen, None
         try:
             while True:
                 info = tf.next()
@@ -902,7 +968,7 @@ class _Builder:
                 seen += 1
                 self._tar_member(tf, info, prefix, depth, label)
         except _StopScan:
-            pass
+            return seen, None
         except InputError:
             raise
         except Exception as exc:  # noqa: BLE001 - truncated/corrupt: keep what was read
@@ -912,7 +978,8 @@ class _Builder:
             self.b.partial = True
             self.b._problem(label, f"archive is corrupt or truncated after {seen} entries: "
                             f"{_why(exc)}; the rest is not read (bundle is partial)", "error")
-        return seen
+            return seen, None
+        return seen, _after_tar_end(tf, stream, report)
 
     def _tar_member(self, tf: tarfile.TarFile, info: tarfile.TarInfo, prefix: str,
                     depth: int, label: str) -> None:
@@ -1310,6 +1377,44 @@ def _file_type(mode: int) -> str:
     return "special file"
 
 
+class _Window(io.RawIOBase):
+    """A read-only view of the first ``size`` bytes of a seekable file, with a position of its own
+    (a zip found in front of another one is read through it)."""
+
+    def __init__(self, f: BinaryIO, size: int) -> None:
+        super().__init__()
+        self._f, self._size, self._pos = f, size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        if whence == os.SEEK_CUR:
+            offset += self._pos
+        elif whence == os.SEEK_END:
+            offset += self._size
+        if offset < 0:
+            raise OSError("negative seek position")
+        self._pos = offset
+        return offset
+
+    def readinto(self, b) -> int:
+        n = max(0, min(len(b), self._size - self._pos))
+        if not n:
+            return 0
+        self._f.seek(self._pos)
+        data = self._f.read(n)
+        b[:len(data)] = data
+        self._pos += len(data)
+        return len(data)
+
+
 class _Positional(io.RawIOBase):
     """A read-only view of an open file that keeps its position in this process (``os.pread``).
 
@@ -1414,6 +1519,15 @@ class _Utf8FlagFix:
 
 
 _MAX_FIX_DIRECTORY = 64 * MiB
+
+
+def _zip_end_at_tail(path: str) -> bool:
+    """Whether the file at ``path`` ends with a zip's end record."""
+    try:
+        with open(path, "rb") as f:
+            return _zip_end(f) is not None
+    except OSError:
+        return False
 
 
 def _zip_end(f: BinaryIO) -> tuple[int, bytes, int] | None:

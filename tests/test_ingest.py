@@ -152,6 +152,48 @@ def test_tar_with_leading_folder(sandbox, mode, suffix):
     assert not os.path.exists(b.tmpdir)
 
 
+
+@pytest.mark.parametrize("mode,suffix", [("w:gz", ".tar.gz"), ("w", ".tar"), ("w:bz2", ".tar.bz2")])
+def test_archives_one_after_the_other_are_all_read(sandbox, mode, suffix):
+    """Red team 17: ``cat a.tar.gz b.tar.gz`` (or a.tar + b.tar) read only a, without a word. Each
+    tar that follows the end blocks of the one before is read; anything else there is said."""
+    work, private = sandbox
+    a = make_tar(work / f"a{suffix}", [("b/var/log/waagent.log.1", WAAGENT), ("b/var/log/big.log", BIG)], mode=mode)
+    c = make_tar(work / f"c{suffix}", [("b/var/log/waagent.log", WAAGENT + b"x\n")], mode=mode)
+    both = work / f"both{suffix}"
+    both.write_bytes(a.read_bytes() + c.read_bytes() + a.read_bytes())
+    with open_bundle(both, tmp_dir=private) as b:
+        data = read_all(b)
+        assert data["b/var/log/waagent.log"] == WAAGENT + b"x\n" and data["b/var/log/big.log"] == BIG
+        assert data["b/var/log/waagent.log.1"] == WAAGENT
+        assert "appears twice" in messages(b)  # the third archive repeats the first: said, partial
+    plain = make_tar(work / "plain.tar", [("b/var/log/waagent.log.1", WAAGENT)], mode="w")
+    tail = work / "tail.tar"
+    tail.write_bytes(plain.read_bytes() + WAAGENT)  # a log appended after a tar: said, not read
+    with open_bundle(tail, tmp_dir=private) as b:
+        assert list(read_all(b)) == ["b/var/log/waagent.log.1"]
+        assert b.partial and "data after the end of the tar archive that is no tar" in messages(b)
+
+
+def test_zips_one_after_the_other_and_a_stub_in_front_are_read(sandbox):
+    """Red team 17: ``cat a.zip b.zip`` read only b (zipfile finds the last end record) and exited 0
+    with no finding; a zip behind a shell stub (a self-extractor) was refused. Every zip in the
+    file is read, oldest first; other data in front is said (partial)."""
+    work, private = sandbox
+    a = zip_bytes({"var/log/waagent.log.1": WAAGENT, "results.txt": b"x\n"})
+    c = zip_bytes({"var/log/waagent.log": WAAGENT + b"y\n"})
+    both = work / "both.zip"
+    both.write_bytes(a + c)
+    with open_bundle(both, tmp_dir=private) as b:
+        data = read_all(b)
+        assert data == {"var/log/waagent.log.1": WAAGENT, "results.txt": b"x\n", "var/log/waagent.log": WAAGENT + b"y\n"}
+        assert not b.partial and b.problems == []
+    stub = work / "sfx.bin"
+    stub.write_bytes(b"#!/bin/sh\nexec unzip \"$0\"\n" + c)
+    with open_bundle(stub, tmp_dir=private) as b:
+        assert read_all(b) == {"var/log/waagent.log": WAAGENT + b"y\n"}
+        assert b.partial and "in front of the zip's first member that is no zip archive" in messages(b)
+
 def test_logs_zip_inside_uploaded_tar(sandbox):
     work, private = sandbox
     inner = zip_bytes({"results.txt": b"x\n", "var/log/waagent.log": WAAGENT,
