@@ -741,8 +741,11 @@ HEAD_BYTES = 64 * 1024
 
 
 def _digest(member, limit: int | None = None) -> bytes | None:
-    """BLAKE2 of a member's content (decompressed), or of its first ``limit`` bytes; None if unreadable."""
+    """BLAKE2 of a member's content (decompressed), or of its first ``limit`` bytes; None if unreadable
+    or empty (red team 17: a .zst rotation, which gives no text, was the 'duplicate' of an empty one
+    and so never said to be unread)."""
     h = hashlib.blake2b(digest_size=16)
+    got = 0
     try:
         with member.open() as stream:
             left = limit
@@ -751,11 +754,12 @@ def _digest(member, limit: int | None = None) -> bytes | None:
                 if not chunk:
                     break
                 h.update(chunk)
+                got += len(chunk)
                 if left is not None:
                     left -= len(chunk)
     except (OSError, ValueError, EOFError):
         return None
-    return h.digest()
+    return h.digest() if got else None
 
 
 def _without_copies(logs: list, ctx: parsers.ParseContext, report: Report) -> list:

@@ -360,6 +360,23 @@ def test_the_same_log_twice_is_read_once(tmp_path):
     assert not [i for i in longer.inputs if i.status == "duplicate"]  # same start, more after: read
 
 
+
+def test_an_unreadable_rotation_is_no_duplicate_of_an_empty_one(tmp_path):
+    """Red team 17: a .zst rotation (no text comes out of it) beside an empty waagent.log.1 (left by
+    copytruncate) was filed as a 'duplicate' of it, and the report was whole. Empty content is
+    never compared: the rotation is read, said and the report partial."""
+    import shutil
+    b = tmp_path / "b"
+    shutil.copytree(SAMPLES / "agent-crash-loop", b)
+    log = next(b.rglob("waagent.log"))
+    (log.parent / "waagent.log.1").write_bytes(b"")
+    (log.parent / "waagent.log.2.zst").write_bytes(b"\x28\xb5\x2f\xfd" + log.read_bytes()[:4000])
+    (log.parent / "waagent.log.3.gz").write_bytes(b"\x1f\x8b\x08")  # cut inside its header
+    r = loganalyzer.analyze(b)
+    assert not [i.path for i in r.inputs if i.status == "duplicate"]
+    assert r.partial and any("not supported" in p.message for p in r.problems)
+
+
 def test_the_vms_time_zone_file_sets_the_zone_of_local_times(tmp_path):
     """Red team 11: /etc/timezone was not read: a New York VM whose agent (local time) was 2 h
     silent came out 7 h silent, critical. With the zone the times are right, and a silence of
