@@ -272,17 +272,21 @@ def batch_cmd(
 
 
 class _Terminated(BaseException):
-    """SIGTERM (``timeout``, ``kill``): unwinds like ^C, so the bundle's temporary folder goes."""
+    """SIGTERM (``timeout``, ``kill``) or SIGHUP: unwinds like ^C, so the bundle's temporary folder goes."""
 
 
 def _on_sigterm(signum, frame) -> None:
-    raise _Terminated()
+    raise _Terminated(signum)
 
 
 def main(argv: Optional[list[str]] = None) -> None:
     """Entry point: ``loganalyze PATH`` is short for ``loganalyze analyze PATH``."""
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _on_sigterm)
+        # a closed terminal or ssh session (SIGHUP) too (red team 17: it left the spooled copies
+        # of a bundle's logs in TMPDIR); 'nohup loganalyze ...' keeps it ignored
+        if hasattr(signal, "SIGHUP") and signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
+            signal.signal(signal.SIGHUP, _on_sigterm)
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] not in SUBCOMMANDS:
         args.insert(0, "analyze")
@@ -304,9 +308,9 @@ def main(argv: Optional[list[str]] = None) -> None:
     except KeyboardInterrupt:
         print("loganalyze: interrupted", file=sys.stderr)
         sys.exit(130)
-    except _Terminated:
+    except _Terminated as exc:
         print("loganalyze: terminated", file=sys.stderr)
-        sys.exit(143)
+        sys.exit(128 + (exc.args[0] if exc.args else signal.SIGTERM))  # 143 for SIGTERM, 129 for SIGHUP
     except BrokenPipeError:
         sys.exit(0)
     except Exception as exc:  # usage errors of the (vendored) click and anything unexpected: one line

@@ -45,6 +45,11 @@ def test_analyze(path, **options):
     """The fake analysis, except that a bundle named hang* sleeps and crash* kills its process."""
     name = Path(path).name
     if name.startswith("hang"):
+        import tempfile
+        fd, name = tempfile.mkstemp(prefix="spooled-copy-")  # what open_bundle spools: left by a kill
+        os.write(fd, b"a copy of the bundle's logs")
+        if name.startswith(tempfile.gettempdir()) and Path(path).parent.name == "killed":
+            Path(path).with_suffix(".where").write_text(name)  # where it went (the test looks)
         time.sleep(120)
     if name.startswith("crash"):
         os._exit(7)
@@ -802,3 +807,24 @@ def test_dask_engine_leaves_no_scratch_folder(tmp_path, monkeypatch):
     fleet = B.execute([d], tmp_path / "out", jobs=1, timeout=120, progress="none", engine="dask")
     assert list(fleet.bundles["status"]) == ["ok"]
     assert list(tmp.iterdir()) == []
+
+
+
+@pytest.mark.parametrize("engine", ["local", "dask"])
+def test_a_killed_worker_leaves_no_temporary_file(tmp_path, engine):
+    """Red team 17: a worker killed at its timeout left its spooled copy of the bundle (tens of MB,
+    secrets included) in TMPDIR, with both engines. Each bundle's temporary files go to a folder of
+    the run's, removed when its row is in, killed or not."""
+    if engine == "dask":
+        pytest.importorskip("distributed")
+    d = tmp_path / "killed"
+    d.mkdir()
+    (d / "hang.log").write_text(AGENT_LINES, encoding="utf-8")
+    (d / "vm3.log").write_text(AGENT_LINES, encoding="utf-8")
+    fleet = B.execute([d / "hang.log", d / "vm3.log"], tmp_path / "out", jobs=2, timeout=2, engine=engine,
+                      analyze_fn=test_analyze, patterns_version="fake-1", progress="none")
+    rows = fleet.bundles.set_index("bundle")
+    assert rows.loc["hang.log", "status"] == "timeout" and rows.loc["vm3.log", "status"] == "ok"
+    spooled = Path((d / "hang.where").read_text())
+    assert "loganalyzer-batch-" in str(spooled)  # the run's folder, not the system's
+    assert not spooled.exists() and not spooled.parent.parent.exists()

@@ -50,8 +50,10 @@ def test_analysis_and_rendering_are_sealed(sealed, tmp_path, name):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tmp"]
 
 
-def test_sigterm_removes_the_private_temp_folder(tmp_path):
-    """``timeout`` or ``kill`` ends a run like ^C does: exit 143, the bundle's temp folder is gone."""
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGHUP"])
+def test_sigterm_removes_the_private_temp_folder(tmp_path, signame):
+    """``timeout`` or ``kill`` ends a run like ^C does: exit 143, the bundle's temp folder is gone;
+    so does a closed terminal (SIGHUP, exit 129; red team 17: it left the spooled copies)."""
     import signal  # noqa: PLC0415
     import sys  # noqa: PLC0415
     import time  # noqa: PLC0415
@@ -77,8 +79,9 @@ def test_sigterm_removes_the_private_temp_folder(tmp_path):
         time.sleep(0.02)
     assert proc.poll() is None, "the run ended before it could be terminated"
     assert any(tmp.iterdir())  # the private temp folder exists while the run reads the bundle
-    proc.send_signal(signal.SIGTERM)
+    sig = getattr(signal, signame)
+    proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 143, err
+    assert proc.returncode == 128 + sig, err
     assert err.decode().strip() == "loganalyze: terminated"
     assert list(tmp.iterdir()) == []
