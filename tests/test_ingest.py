@@ -529,6 +529,27 @@ def test_gzip_bomb_member_stream_stops(sandbox):
         assert "gzip bomb" in messages(b)
 
 
+
+def test_a_gzip_bomb_is_cut_at_the_same_byte_for_every_reader(sandbox):
+    """Red team 17: the ratio stop dropped the output of the read that crossed it, so the fast
+    reader (4 MiB reads) got 516 records of a bomb and the slow one (64 KiB reads) 25,286.
+    Decompression runs in steps of a fixed size: every read size gets the same bytes."""
+    work, private = sandbox
+    head = WAAGENT * 200
+    (work / "waagent.log.gz").write_bytes(gzip_bomb_bytes(16 << 20, head=head))
+    lengths = set()
+    with safe_open(work / "waagent.log.gz", private) as b:
+        for size in (1000, 1 << 16, 1 << 22, 3 << 20):
+            with b.members[0].open() as s:
+                raw = s.raw  # the member's stream below its buffer: reads of exactly ``size``
+                got = bytearray()
+                while chunk := raw.read(size):
+                    got += chunk
+            assert got.startswith(head) and len(got) > len(head)
+            lengths.add(len(got))
+        assert "gzip bomb" in messages(b)
+    assert len(lengths) == 1, lengths
+
 def test_gzip_bomb_bare_file_and_size_limit(sandbox):
     work, private = sandbox
     (work / "waagent.log.gz").write_bytes(gzip_bomb_bytes(16 << 20))
