@@ -409,14 +409,15 @@ def _read_member(member, ctx: parsers.ParseContext, collector: _Collector, info:
 def _listed_but_absent(bundle, ctx: parsers.ParseContext) -> None:
     """Logs results.txt says the log collector added that the bundle does not hold (red team 10: a
     rotation listed as added but missing from the zip went unsaid): the bundle is partial. Only
-    files the analysis would read as logs count (a history zip is expanded, not a member)."""
+    files the analysis would read as logs count (a history zip is expanded, not a member); one the
+    bundle holds but that was refused is said as refused, not as absent (red team 17)."""
     from .inputs import classify
     col = ctx.facts.extra.get("collector")
     if not col or not col.get("added_files"):
         return
     by_name: dict[str, list[str]] = {}  # a bundle may sit in a folder: compare path endings
     for path in [m.path for m in bundle.members] + list(getattr(bundle, "unknown", [])) + \
-            [p.source for p in getattr(bundle, "problems", [])]:
+            list(getattr(bundle, "refused", [])) + [p.source for p in getattr(bundle, "problems", [])]:
         by_name.setdefault(path.rsplit("/", 1)[-1], []).append(path)
     absent = []
     named: set[str] = set()  # a file results.txt lists twice is named once (red team 16)

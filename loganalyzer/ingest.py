@@ -136,6 +136,7 @@ class Bundle:
         self.members: list[Member] = []
         self.unknown: list[str] = []  # files nobody parses (for a --show-unparsed view)
         self.nested: list[str] = []  # archives inside the bundle that were expanded
+        self.refused: list[str] = []  # files in the bundle that were refused (said in problems)
         self.problems: list[ParseProblem] = []
         self.partial = False  # a limit or corruption left part of the bundle unread
         self.closed = False
@@ -1231,6 +1232,7 @@ class _Builder:
         if readable and classify(readable) is not None:  # a log or config the report now lacks
             self.b.partial = True
             reason += "; a file the analysis would read (bundle is partial)"
+            self.b.refused.append(readable)
         self.b._problem(label, f"refusing member {shown!r}: {reason}", "warning")
         return None
 
@@ -1240,6 +1242,7 @@ class _Builder:
         if classify(path) is not None:
             self.b.partial = True
             what += "; a file the analysis would read (bundle is partial)"
+        self.b.refused.append(path)
         self.b._problem(label, f"refusing {path}: {what}", severity)
 
     def _count(self, label: str) -> None:

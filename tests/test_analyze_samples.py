@@ -173,6 +173,23 @@ def test_a_log_the_collector_added_but_the_bundle_lacks_is_said(tmp_path):
         assert not loganalyzer.analyze(SAMPLES / name).partial, name
 
 
+
+def test_a_log_the_bundle_holds_but_refused_is_not_called_absent(tmp_path):
+    """Red team 17: a waagent.log refused as a zip bomb was also called 'not in the bundle' (results.txt
+    lists it): it is named once, as refused."""
+    import zipfile
+    src = SAMPLES / "no-internet-access"
+    z = tmp_path / "b.zip"
+    with zipfile.ZipFile(z, "w", zipfile.ZIP_DEFLATED) as out:
+        for f in sorted(src.rglob("*")):
+            if f.is_file():
+                rel = f.relative_to(src).as_posix()
+                out.writestr(rel, b"\0" * (32 << 20) if rel == "var/log/waagent.log" else f.read_bytes())
+    r = loganalyzer.analyze(z)
+    said = [p.message for p in r.problems]
+    assert r.partial and any(m.startswith("refusing var/log/waagent.log: compression ratio") for m in said)
+    assert not [m for m in said if "not in the bundle" in m]
+
 def test_a_flood_of_extension_names_is_capped_and_said(tmp_path):
     """An ExtensionsConfig naming 1,000 handlers (broken or crafted) listed them all (5 MB of JSON):
     the facts keep MAX_EXTENSIONS, the ones the bundle says most about first, and a problem gives
