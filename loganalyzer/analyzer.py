@@ -517,6 +517,9 @@ def analyze(path: str | Path, *, patterns: str | Path | None = None, keep_record
         # absolute bounds apply at once; durations count back from the collection time, which the
         # data files (results.txt) give: they are resolved before the first log is read
         collector.since, collector.until = [v if isinstance(v, datetime) else None for v in (since, until)]
+        if collector.since and collector.until and collector.since > collector.until:  # red team 17
+            raise InputError(f"--since ({collector.since.isoformat()}) is after --until "
+                             f"({collector.until.isoformat()}): no record can be in that window")
         collector.fast = collector.fast and since is None and until is None
         relative = isinstance(since, timedelta) or isinstance(until, timedelta)
         known = [m for m in bundle.members if m.kind in parsers.DATA_PARSERS or m.kind in parsers.TEXT_PARSERS]
@@ -585,7 +588,8 @@ def analyze(path: str | Path, *, patterns: str | Path | None = None, keep_record
                        kinds=collector.kinds, eras=collector.eras, last_agent_ts=last_agent,
                        last_agent_guess=last_guess, last_agent_source=last_source,
                        ordinal=collector.ordinal, last_pos=collector.last_pos,
-                       last_samples={k: sample_of(hit) for k, hit in collector.last_samples.items()})
+                       last_samples={k: sample_of(hit) for k, hit in collector.last_samples.items()},
+                       window=(collector.since, collector.until))
     findings, below, not_evaluable = evaluate(rule_ctx, rules, causes)
     report.findings = findings
     report.facts = facts

@@ -55,6 +55,8 @@ def _parse_time(value: Optional[str]):
     """An absolute ISO time (UTC unless it says otherwise) or a duration like 24h back from collection."""
     if value is None:
         return None
+    if not value.isascii():  # '١٢h' read as 12h (red team 17): only the ASCII forms shown in the help
+        raise UserError(f"not a time or duration: {value!r} (use 2024-05-01T10:00:00Z or 24h)")
     from .rules import parse_duration
     try:
         return parse_duration(value)

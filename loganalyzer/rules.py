@@ -337,6 +337,12 @@ class Context:
     ordinal: dict[str, int] = field(default_factory=dict)  # records per source
     last_pos: dict[tuple[str, str], int] = field(default_factory=dict)  # (pattern, source) -> last ordinal
     last_samples: dict[tuple[str, str], Sample] = field(default_factory=dict)  # of RuleSet.last_sample_patterns
+    window: tuple[datetime | None, datetime | None] = (None, None)  # --since / --until (UTC)
+
+    def outside(self, ts: datetime | None) -> bool:
+        """Whether ``ts`` is outside the asked time window (an undated fact never is)."""
+        since, until = self.window
+        return ts is not None and ((since is not None and ts < since) or (until is not None and ts > until))
 
 
 @dataclass
@@ -521,6 +527,8 @@ def fact_extension_status(rule: FactRule, ctx: Context) -> FactResult:
     if not ext_facts:
         return FactResult(False, not_evaluable="no status of the extension in the bundle")
     for e in ext_facts:
+        if ctx.outside(e.status_time):  # red team 17: --since after it still showed it
+            continue
         values = {str(e.code or ""), str(e.ext_error_code or "")}
         if values & codes or any(n and n in v for n in names for v in values):
             text = f"{e.name} {e.version or ''} status={e.status} code={e.code} extErrorCode={e.ext_error_code}"

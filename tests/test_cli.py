@@ -138,6 +138,22 @@ def test_since_and_until_window_on_collection_time(capsys):
     assert code == 1 and json.loads(out)["findings"][0]["count"] == first["count"]  # before year 1: all
 
 
+
+def test_a_window_outside_the_bundle_shows_nothing_and_an_empty_one_is_refused(capsys):
+    """Red team 17: '--since 9999-12-31' still showed no-internet-access from the extension's status
+    file (dated 2024-11-12); an absolute --since after --until was run; '--since ١٢h' read as 12h."""
+    zipped = str(SAMPLES / "no-internet-access.zip")
+    for window in (["--since", "9999-12-31T23:59:59"], ["--until", "0001-01-01"]):
+        code, out, _ = run([zipped, "--format", "json", *window], capsys)
+        assert code == 0 and json.loads(out)["findings"] == []
+    code, out, _ = run([zipped, "--format", "json", "--since", "2024-11-12T00:00:00Z"], capsys)
+    assert "no-internet-access" in [f["cause"] for f in json.loads(out)["findings"]]  # the status is in it
+    code, _, err = run([zipped, "--until", "2024-11-10T06:00:00Z", "--since", "2025-01-01"], capsys)
+    assert code == 2 and "is after --until" in err and err.count("\n") == 1
+    code, _, err = run([zipped, "--since", "\u0661\u0662h"], capsys)
+    assert code == 2 and "not a time or duration" in err
+
+
 def test_the_report_never_overwrites_the_input(capsys, tmp_path):
     """-o naming the bundle (or a file inside a bundle folder) is refused before anything is written."""
     import shutil
