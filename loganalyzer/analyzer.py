@@ -290,13 +290,27 @@ def _read_fast(member, ctx: parsers.ParseContext, collector: _Collector, info: I
 def _text_stream(member, ctx: parsers.ParseContext):
     """The member opened for line reading: a file whose lines end in a lone CR reads them as lines."""
     stream, cr_only = cr_line_ends(member.open())
-    if looks_binary(stream.head):
+    fmt = _archive_format(stream.head)
+    if fmt == "zip":  # red team 17: a logs.zip saved as waagent.log.1 was 'binary data', whole
+        ctx.problem(member.path, "a zip archive under a log's name: the files in it are not read (unpack "
+                    "it into the bundle)", partial=True)
+    elif fmt == "tar":
+        ctx.problem(member.path, "a tar archive under a log's name: read as text (the lines of the files "
+                    "in it are read, their names are not)")
+    elif looks_binary(stream.head):
         ctx.problem(member.path, "looks like binary data, not text (an executable, an image or random "
                     "bytes under a log's name?): read as text all the same")
     if cr_only:
         ctx.problem(member.path, "its lines end in a lone CR (classic Mac line ends): read with CR as "
                     "the line break", severity="info")
     return stream
+
+
+def _archive_format(head: bytes) -> str | None:
+    """"zip" or "tar" when a (decompressed) log starts like one, else None."""
+    from .ingest import _detect  # noqa: PLC0415
+    fmt = _detect(head[:512])
+    return fmt if fmt in ("zip", "tar") else None
 
 
 def _report_cuts(member, ctx: parsers.ParseContext, stats: dict) -> None:

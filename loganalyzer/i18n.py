@@ -285,6 +285,13 @@ _PROBLEM_TEMPLATES: list[tuple[str, str]] = [
      "read as text all the same",
      "sieht nach Binärdaten aus, nicht nach Text (ein Programm, ein Bild oder Zufallsbytes unter dem Namen "
      "eines Logs?): trotzdem als Text gelesen"),
+    ("a zip archive under a log's name: the files in it are not read (unpack it into the bundle)",
+     "ein Zip-Archiv unter dem Namen eines Logs: die Dateien darin werden nicht gelesen (entpacken Sie es "
+     "in das Log-Paket)"),
+    ("a tar archive under a log's name: read as text (the lines of the files in it are read, their names "
+     "are not)",
+     "ein tar-Archiv unter dem Namen eines Logs: als Text gelesen (die Zeilen der Dateien darin werden "
+     "gelesen, ihre Namen nicht)"),
     ("its lines end in a lone CR (classic Mac line ends): read with CR as the line break",
      "die Zeilen enden auf ein einzelnes CR (klassische Mac-Zeilenenden): mit CR als Zeilenumbruch gelesen"),
     ("{n} line(s) longer than {k} KiB cut there (the rest of each is not read)",
@@ -461,6 +468,12 @@ _PROBLEM_TEMPLATES: list[tuple[str, str]] = [
     ("compression ratio exceeds the limit of {limit}:1 ({fmt} bomb?); the rest is not read",
      "das Kompressionsverhältnis überschreitet die Grenze von {limit}:1 ({fmt}-Bombe?); der Rest wird "
      "nicht gelesen"),
+    ("data after the end of the tar archive that is no tar: not read",
+     "Daten nach dem Ende des tar-Archivs, die kein tar sind: nicht gelesen"),
+    ("{size} of data in front of the zip's first member that is no zip archive: not read",
+     "{size} Daten vor dem ersten Archiveintrag des Zips, die kein Zip-Archiv sind: nicht gelesen"),
+    ("more than {n} zip archives one after the other: the first {size} are not read",
+     "mehr als {n} Zip-Archive hintereinander: die ersten {size} werden nicht gelesen"),
     ("unexpected data after the end of the {fmt} stream ignored",
      "unerwartete Daten nach dem Ende des {fmt}-Datenstroms ignoriert"),
     ("{fmt} stream ends early (truncated) after {size}",

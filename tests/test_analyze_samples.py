@@ -190,6 +190,32 @@ def test_a_log_the_bundle_holds_but_refused_is_not_called_absent(tmp_path):
     assert r.partial and any(m.startswith("refusing var/log/waagent.log: compression ratio") for m in said)
     assert not [m for m in said if "not in the bundle" in m]
 
+
+def test_an_archive_under_a_log_name_is_said(tmp_path):
+    """Red team 17: a logs.zip saved as waagent.log.1 was only 'binary data' and the report whole; a
+    tar under a log's name is read as text (its files' lines are), and said."""
+    import io
+    import shutil
+    import tarfile
+    import zipfile
+    b = tmp_path / "b"
+    shutil.copytree(SAMPLES / "healthy", b)
+    log = next(b.rglob("waagent.log"))
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("var/log/waagent.log", log.read_bytes())
+    (log.parent / "waagent.log.1").write_bytes(buf.getvalue())
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        info = tarfile.TarInfo("var/log/waagent.log")
+        info.size = len(log.read_bytes())
+        t.addfile(info, io.BytesIO(log.read_bytes()))
+    (log.parent / "waagent.log.2").write_bytes(buf.getvalue())
+    r = loganalyzer.analyze(b)
+    said = {p.source.rsplit("/", 1)[-1]: p.message for p in r.problems if "archive under a log's name" in p.message}
+    assert said["waagent.log.1"].startswith("a zip archive") and said["waagent.log.2"].startswith("a tar archive")
+    assert r.partial and any("waagent.log.1" in x for x in r.partial_reasons)
+
 def test_a_flood_of_extension_names_is_capped_and_said(tmp_path):
     """An ExtensionsConfig naming 1,000 handlers (broken or crafted) listed them all (5 MB of JSON):
     the facts keep MAX_EXTENSIONS, the ones the bundle says most about first, and a problem gives
