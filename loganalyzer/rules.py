@@ -18,6 +18,7 @@ strength (pattern severity) and amount (count, distinct patterns) of the support
 from __future__ import annotations
 
 import fnmatch
+from array import array
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -85,7 +86,7 @@ class PatternStats:
 
     pattern: Pattern
     count: int = 0
-    times: list[float] = field(default_factory=list)
+    times: array = field(default_factory=lambda: array("d"))  # epoch seconds, 8 bytes a hit
     first: datetime | None = None
     last: datetime | None = None
     head: list = field(default_factory=list)  # (record, at, groups) of the first hits
@@ -606,13 +607,21 @@ FACT_RULES: dict[str, Callable[[FactRule, Context], FactResult]] = {
 
 # --- evaluation ---------------------------------------------------------------------------------
 
-def _within_window(times: list[float], min_count: int, window: timedelta | None) -> bool:
+WINDOW_NUMPY_AT = 100_000  # hits from which the window test runs in numpy
+
+
+def _within_window(times, min_count: int, window: timedelta | None) -> bool:
+    """Whether ``min_count`` of ``times`` (epoch seconds, any order) fall within ``window``."""
     if len(times) < min_count:
         return False
     if window is None or min_count <= 1:
         return True
-    ts = sorted(times)
     span = window.total_seconds()
+    if len(times) > WINDOW_NUMPY_AT:  # millions of hits of a flood: sorted in numpy, not as Python floats
+        import numpy as np  # noqa: PLC0415 - only floods pay for it
+        ts = np.sort(np.frombuffer(times, dtype=np.float64) if isinstance(times, array) else np.asarray(times))
+        return bool((ts[min_count - 1:] - ts[:len(ts) - min_count + 1] <= span).any())
+    ts = sorted(times)
     j = 0
     for i in range(len(ts)):
         while ts[i] - ts[j] > span:
@@ -677,8 +686,10 @@ def evaluate(ctx: Context, rules: RuleSet, causes: dict[str, Any]) -> tuple[list
         f = present.get(esc.cause)
         if f is None:
             continue
-        times = [t for st in supports[esc.cause].stats
-                 if any(fnmatch.fnmatchcase(st.pattern.id, g) for g in esc.patterns) for t in st.times]
+        times = array("d")
+        for st in supports[esc.cause].stats:
+            if any(fnmatch.fnmatchcase(st.pattern.id, g) for g in esc.patterns):
+                times.extend(st.times)
         if _within_window(times, esc.min_count, esc.window):
             if severity_rank(esc.severity) > severity_rank(f.severity):
                 f.severity = esc.severity
