@@ -41,6 +41,7 @@ FACT_PATTERNS = {
 TIMELINE_BUCKET = 3600  # seconds
 _EPOCH_DAY = 719163  # date(1970, 1, 1).toordinal()
 _NO_GROUPS: dict[str, str] = {}  # shared, never mutated
+GROUPS_MEMO = 4096  # matches whose named groups a collector keeps at once
 
 _cache: dict[str, Any] = {}
 
@@ -92,6 +93,7 @@ class _Collector:
         # (pattern, source) -> its last hit, as (record, 0, groups): its evidence text is built
         # only for the one that is kept (a backup extension.log has a hang marker every run)
         self.last_samples: dict[tuple[str, str], tuple] = {}
+        self._groups: dict[int, tuple] = {}  # id(match) -> (match, its named groups): see _match
 
     def add(self, record: Record, partial: bool, only: frozenset[str] | None = None) -> None:
         """Count ``record`` and its pattern hits; ``only`` (the fast path, for records that are
@@ -153,7 +155,16 @@ class _Collector:
             first = pid not in self.pattern_samples
             # named groups cost a dict per hit: build them only where something reads them
             if first or pattern.causes or pid in FACT_PATTERNS or self.hits is not None:
-                groups = {k: v for k, v in m.groupdict().items() if v is not None}
+                # the scan memo gives the same match for the same message: its groups once (a flood
+                # of one error spent a tenth of its time here); the dict is shared, never mutated
+                seen = self._groups.get(id(m))
+                if seen is not None and seen[0] is m:
+                    groups = seen[1]
+                else:
+                    groups = {k: v for k, v in m.groupdict().items() if v is not None}
+                    if len(self._groups) >= GROUPS_MEMO:
+                        self._groups.clear()
+                    self._groups[id(m)] = (m, groups)  # holding m: its id is not reused meanwhile
             else:
                 groups = _NO_GROUPS
             if first:
@@ -188,7 +199,7 @@ class _Collector:
 
     def detach(self) -> dict:
         """This part's state, picklable and without the library (patterns travel by ID)."""
-        state = {k: v for k, v in vars(self).items() if k not in ("library", "rules")}
+        state = {k: v for k, v in vars(self).items() if k not in ("library", "rules", "_groups")}
         state["stats"] = {key: (st.pattern.id, {k: v for k, v in vars(st).items() if k != "pattern"})
                           for key, st in self.stats.items()}
         return state

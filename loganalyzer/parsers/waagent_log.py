@@ -476,10 +476,21 @@ def say_undated(b: "RecordBuilder", ctx: ParseContext, lines: int) -> None:
                               "read as plain text", key="problem.undated", params={"n": lines})
 
 
+_SCRUB_SEEN: dict[str, bool] = {}  # message -> needs_scrub(message), for messages that repeat
+SCRUB_SEEN_MAX = 4096
+
+
 def _make(source: str, kind: str, start: int, end: int, h: AgentHeader | None,
           raw: str, parts: list[str]) -> Record:
     msg = parts[0] if len(parts) == 1 else "\n".join(parts).rstrip("\n")
-    if needs_scrub(msg):  # the header never holds a secret: raw needs it only when the message does
+    dirty = _SCRUB_SEEN.get(msg)
+    if dirty is None:  # a log that repeats one error a million times: its secret test once
+        dirty = needs_scrub(msg)
+        if len(msg) < 2000:
+            if len(_SCRUB_SEEN) >= SCRUB_SEEN_MAX:
+                _SCRUB_SEEN.clear()
+            _SCRUB_SEEN[msg] = dirty
+    if dirty:  # the header never holds a secret: raw needs it only when the message does
         msg, raw = redact_full(msg), redact_full(raw)
     if h is None:
         return Record(source, start, None, None, msg, kind, None, None, None, False, raw, end)
