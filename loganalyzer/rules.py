@@ -42,6 +42,10 @@ SEVERITY_WEIGHT = {"info": 0.15, "warning": 0.35, "error": 0.65, "critical": 0.8
 MAX_EVIDENCE = 5
 EXPLAINED_MAX_SEVERITY = "warning"  # the most an explained finding (a probable consequence) shows
 SAMPLES = 6  # evidence samples kept per (pattern, cause): first and last few
+# captured values a finding's details show (the most common 3 of each); only these are counted
+DETAIL_KEYS = frozenset(("ext", "op", "rc", "code", "url", "version", "error", "agent", "method", "target"))
+VALUES_PER_FILE = 1000  # distinct values of one key counted per file (red team 18: a flood of unique
+# error texts kept every one: 11 MB per 100,000 lines); per file, so parts read in parallel add up alike
 
 
 class RuleError(Exception):
@@ -93,6 +97,9 @@ class PatternStats:
     tail: list = field(default_factory=list)  # ... and of the last ones
     values: dict[str, Counter] = field(default_factory=dict)
     partial: bool = False
+    # the values counted in the file being read, per key (see VALUES_PER_FILE)
+    value_file: str | None = field(default=None, repr=False)
+    value_seen: dict = field(default_factory=dict, repr=False)
 
     def add(self, record: Record, groups: dict[str, str], partial: bool, at: int = 0) -> None:
         """Count a hit; ``at`` is where in the message it matched (evidence points at that line).
@@ -115,13 +122,24 @@ class PatternStats:
             self.tail.append(hit)
             if len(self.tail) > SAMPLES // 2:
                 self.tail.pop(0)
-        values = self.values
-        for k, v in groups.items():
-            if len(v) <= 200:
-                c = values.get(k)
-                if c is None:  # not setdefault(k, Counter()): that builds a Counter per hit
-                    c = values[k] = Counter()
-                c[v] += 1
+        if groups:
+            if record.source != self.value_file:
+                self.value_file, self.value_seen = record.source, {}
+            values, seen = self.values, self.value_seen
+            for k, v in groups.items():
+                if len(v) <= 200 and k in DETAIL_KEYS:
+                    c = values.get(k)
+                    if c is None:  # not setdefault(k, Counter()): that builds a Counter per hit
+                        c = values[k] = Counter()
+                        seen[k] = set()
+                    mine = seen.get(k)
+                    if mine is None:
+                        mine = seen[k] = set()
+                    if v not in mine:
+                        if len(mine) >= VALUES_PER_FILE:
+                            continue
+                        mine.add(v)
+                    c[v] += 1
         if partial:
             self.partial = True
 
@@ -746,7 +764,7 @@ def _finding(support: Support, cause: Any) -> Finding:
         partial = partial or st.partial
         patterns.append(st.pattern.id)
         for key, counter in st.values.items():
-            if key in ("ext", "op", "rc", "code", "url", "version", "error", "agent", "method", "target"):
+            if key in DETAIL_KEYS:
                 details.setdefault(key, [])
                 for v, _ in counter.most_common(3):
                     if v not in details[key]:

@@ -1014,3 +1014,29 @@ def test_a_key_body_at_the_top_of_a_rotation_is_masked(tmp_path: Path, head: lis
             analyzer.FAST_MIN_BYTES = old
         assert "secretLEAK" not in json.dumps(render(r, "json")) + repr(r.frames.events.to_dict())
         assert r.frames.events["message"].iloc[0] == "<redacted>"
+
+
+def test_captured_values_are_capped_per_file_and_parallel_adds_up_alike(tmp_path: Path, monkeypatch,
+                                                                        every_file_parallel) -> None:
+    """Red team 18: a flood of unique error texts kept every captured value (11 MB per 100,000 lines).
+    At most VALUES_PER_FILE distinct values of a key are counted per file, so files read in parallel
+    add up to what one process counts; a value known from an older file but new past the cap in the
+    next is not counted there, by either."""
+    from loganalyzer import rules
+    monkeypatch.setattr(rules, "VALUES_PER_FILE", 3)
+    log = tmp_path / "b/var/log"
+    log.mkdir(parents=True)
+
+    def lines(codes: list[int], day: int) -> str:
+        return "".join(f"2024-11-{day:02d}T10:00:{i:02d}.000000Z ERROR ExtHandler ExtHandler Event: "
+                       f"name=Microsoft.Azure.Extensions.CustomScript, op=Enable, message=[ExtensionOperationError] "
+                       f"Non-zero exit code: {c}, /var/lib/waagent/x/bin/custom-script-shim enable, duration=1\n"
+                       for i, c in enumerate(codes))
+    (log / "waagent.log.1").write_text(lines([1, 2, 1, 3, 4, 5], 10))
+    (log / "waagent.log").write_text(lines([7, 8, 9, 1, 1, 2, 6], 11))
+    assert_same(tmp_path / "b", jobs=2)
+    data, _ = report(tmp_path / "b", fast=False)
+    f = next(f for f in data["findings"] if f["cause"] == "extension-operation-failed")
+    # waagent.log is read first: 7, 8, 9 fill its cap (its 1s are not counted); waagent.log.1 counts
+    # 1 twice, 2 and 3: the most common is 1, then the first seen of the rest
+    assert f["details"]["rc"] == ["1", "7", "8"]
