@@ -38,7 +38,7 @@ import ahocorasick
 from .parsers import ParseContext
 from .parsers.waagent_log import (MARK, _EXT_FULL_RE, MAX_RECORD_CHARS, MAX_RECORD_LINES, PREFIX_WORDS,
                                   AgentHeader, AgentLineParser, KeyBlocks, _make, masked_raw,
-                                  key_lines, orphan_key_line, orphan_key_text)
+                                  key_lines, needs_scrub_seen, orphan_key_line, orphan_key_text)
 from .analyzer import TIMELINE_BUCKET
 from .literals import digit_uniform, required_literals
 from .patterns import Library
@@ -548,7 +548,7 @@ def read_agent_log(stream: BinaryIO, source: str, kind: str, ctx: ParseContext, 
         message = h.message
         if more is not None and len(more) > 1:
             message = "\n".join([message, *more[1:]]).rstrip("\n")
-        if needs_scrub(message):  # what _make does: the patterns see the redacted text
+        if needs_scrub_seen(message):  # what _make does: the patterns see the redacted text
             message = redact_full(message)
         if level in loud:  # the collector matches a WARNING/ERROR with every pattern: scan once
             every = scan_message(kind, None, level, message)

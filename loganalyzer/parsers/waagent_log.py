@@ -480,17 +480,23 @@ _SCRUB_SEEN: dict[str, bool] = {}  # message -> needs_scrub(message), for messag
 SCRUB_SEEN_MAX = 4096
 
 
-def _make(source: str, kind: str, start: int, end: int, h: AgentHeader | None,
-          raw: str, parts: list[str]) -> Record:
-    msg = parts[0] if len(parts) == 1 else "\n".join(parts).rstrip("\n")
+def needs_scrub_seen(msg: str) -> bool:
+    """:func:`needs_scrub`, remembered for the last messages asked (a log that repeats one error a
+    million times pays its secret test once; the fast path asks before it builds the record)."""
     dirty = _SCRUB_SEEN.get(msg)
-    if dirty is None:  # a log that repeats one error a million times: its secret test once
+    if dirty is None:
         dirty = needs_scrub(msg)
         if len(msg) < 2000:
             if len(_SCRUB_SEEN) >= SCRUB_SEEN_MAX:
                 _SCRUB_SEEN.clear()
             _SCRUB_SEEN[msg] = dirty
-    if dirty:  # the header never holds a secret: raw needs it only when the message does
+    return dirty
+
+
+def _make(source: str, kind: str, start: int, end: int, h: AgentHeader | None,
+          raw: str, parts: list[str]) -> Record:
+    msg = parts[0] if len(parts) == 1 else "\n".join(parts).rstrip("\n")
+    if needs_scrub_seen(msg):  # the header never holds a secret: raw needs it only when the message does
         msg, raw = redact_full(msg), redact_full(raw)
     if h is None:
         return Record(source, start, None, None, msg, kind, None, None, None, False, raw, end)
