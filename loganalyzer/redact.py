@@ -288,6 +288,12 @@ def _kv(rx: re.Pattern, val_rx: re.Pattern, secret: Callable[[str], bool] = is_s
                     end = kept_to
                 else:
                     v = val_rx.match(text, pos)
+                    if v is None and text[pos:pos + 1] == "\n" and "=" in m.group("sep"):
+                        at = pos + 1  # 'AccountKey=' ending a line: the value is on the next (red team 18)
+                        while text[at:at + 1] in (" ", "\t"):
+                            at += 1
+                        v = val_rx.match(text, at)
+                        pos = at  # the line break stays (evidence maps lines by it)
                     if v is None:
                         continue
                     end = v.end()
@@ -343,6 +349,16 @@ def _b64_long(text: str) -> Iterator[Span]:
         yield m.start(), m.end(), MARK
 
 
+def without_long_base64(text: str | None) -> str | None:
+    """``text`` with its runs of 100+ base64 characters masked (what :func:`redact` does to them).
+    Records are redacted where a secret's hint is in them; a base64 settings blob has none (red team
+    18: one that decodes to a password stayed whole in the events table)."""
+    if not text or len(text) < 100 or _B64_LONG.search(text) is None:
+        return text
+    spans = list(_b64_long(text))
+    return _apply(text, spans) if spans else text
+
+
 def _group(rx: re.Pattern, name: str = "val") -> Callable[[str], Iterator[Span]]:
     def find(text: str) -> Iterator[Span]:
         for m in rx.finditer(text):
@@ -365,7 +381,38 @@ _USERINFO = re.compile(r"(?<![\w/:.@%+-])[\w.%+-]{1,200}:(?P<val>[^@\s/\"'<>:]{1
 # command lines: curl -u user:PW, sshpass -p PW, --admin-password PW (an option whose name says so);
 # every repeat is bounded: a 64 KiB line of "curl curl ..." or "--passwordpassword..." stays linear
 _CURL_USER = re.compile(r"\bcurl\b[^\n;|&]{0,300}?\s(?:-u|--user)[ =]?[^\s:'\"]*:(?P<val>[^\s'\"]+)", re.I)
-_SSHPASS = re.compile(r"\bsshpass\b[^\n;|&]{0,300}?\s-p\s*(?P<val>[^\s'\"]+)", re.I)
+_SSHPASS = re.compile(r"\bsshpass\b[^\n;|&]{0,300}?\s-p\s*(?P<val>'[^'\n]*'?|\"[^\"\n]*\"?|[^\s'\"]+)", re.I)
+# az login -p PW (--password is an _OPTION); within the command
+_AZ_LOGIN = re.compile(r"\baz\s+login\b[^\n;|&]{0,300}?\s-p\s+(?P<val>'[^'\n]*'?|\"[^\"\n]*\"?|[^\s'\"]+)", re.I)
+# an environment variable named like a secret: AZURE_STORAGE_KEY=x, CLIENT_SECRET=x, GH_TOKEN=x
+_ENV_SECRET = re.compile(r"(?<![\w-])(?P<key>[A-Za-z][A-Za-z0-9_]{0,60}_(?:key|secret|token|pass|credentials?))"
+                         r"[ \t]*=[ \t]*(?P<val>\"[^\"\n]*\"?|'[^'\n]*'?|[^\s;,&\"'<]+)", re.I)
+_ENV_NOT = ("public_key", "pub_key", "_key_file", "_key_path", "_token_file", "_token_path")
+# chpasswd's user:password pairs (the command, cloud-init's 'chpasswd: list' and its failure text),
+# in the 2,000 characters after the word; a value starting with '/' is a path or URL
+_CHPASSWD_PAIR = re.compile(r"(?<![\w./:@-])[a-z_][a-z0-9_.-]{0,31}:(?P<val>(?![/\s])[^\s'\",\]\)]+)")
+
+
+def _env_secret(text: str) -> Iterator[Span]:
+    for m in _ENV_SECRET.finditer(text):
+        key = m.group("key").lower()
+        if not key.endswith(_ENV_NOT) and "public" not in key and not _keep(m.group("val")):
+            yield m.start("val"), m.end("val"), MARK
+
+
+def _chpasswd(text: str) -> Iterator[Span]:
+    done = 0
+    low = text.lower()
+    i = low.find("chpasswd")
+    while i != -1:
+        start = max(i + 8, done)
+        done = min(len(text), i + 2000)
+        for m in _CHPASSWD_PAIR.finditer(text, start):
+            if m.start() >= done:
+                break  # a pair that starts in the window is taken whole (a cut one would mask a mask)
+            if not _keep(m.group("val")):
+                yield m.start("val"), m.end("val"), MARK
+        i = low.find("chpasswd", done)
 _OPTION = re.compile(r"(?<![\w-])(?P<name>--?[\w-]{0,40}?(?:password|passwd|pwd|passphrase|secret|token)[\w-]{0,40})[ \t]+"
                      r"(?!-)(?P<val>[^\s'\"]+)", re.I)
 _OPTION_NOT = ("file", "path", "dir", "length", "policy", "prompt", "stdin", "env", "type", "name")
@@ -407,6 +454,9 @@ _FINDERS: list[tuple[tuple[str, ...], Callable[[str], Iterator[Span]]]] = [
     (("@",), _group(_USERINFO)),
     (("curl",), _group(_CURL_USER)),
     (("sshpass",), _group(_SSHPASS)),
+    (("az ", "az\t"), _group(_AZ_LOGIN)),
+    (("_key", "_secret", "_token", "_pass", "_credential"), _env_secret),
+    (("chpasswd",), _chpasswd),
     (("assword", "asswd", "pwd", "passphrase", "secret", "token"), _option),
     (("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"), _whole(_GITHUB)),
 ]
@@ -502,14 +552,15 @@ _SCRUB_HINTS = ("sig=", "SIG=", "Sig=", "sig%", "SIG%", "Sig%", "assword", "ASSW
                 "uthorization", "x-ms-", "token", "Token", "TOKEN", "earer", "EARER",
                 "ommandToExecute", "ommandtoexecute", "ommand_to_execute", "OMMANDTOEXECUTE", "ysql",
                 "YSQL", "ariadb", "ARIADB", "pwd", "Pwd", "PWD", "curl", "sshpass", "ecret", "ECRET", "asswd",
-                "ASSWD", "assphrase", "ASSPHRASE", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_")
+                "ASSWD", "assphrase", "ASSPHRASE", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_",
+                "_KEY", "_key", "_PASS", "_pass", "_CREDENTIAL", "_credential", "az login")
 
 
 # lower-case literals one of which every hint, lower-cased, contains (tests/test_redact.py checks it)
 _SCRUB_SCREEN = ("sig=", "sig%", "assword", "rotected", "ustom", "private key", "ccountkey", "ccount_key",
                  "sharedaccesssignature", "@", "uthorization", "x-ms-", "token", "earer", "ommandto",
                  "ommand_to", "ysql", "ariadb", "pwd", "curl", "sshpass", "ecret", "asswd", "assphrase", "ghp_",
-                 "gho_", "ghu_", "ghs_", "ghr_", "github_pat_")
+                 "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "_key", "_pass", "_credential", "az login")
 
 
 def scrub(text: str) -> str:
@@ -530,7 +581,8 @@ def needs_scrub(text: str) -> bool:
             or "token" in low or "earer" in low or "ommandto" in low or "ommand_to" in low
             or "ysql" in low or "ariadb" in low or "pwd" in low or "curl" in low or "sshpass" in low
             or "ecret" in low or "asswd" in low or "assphrase" in low or "ghp_" in low or "gho_" in low
-            or "ghu_" in low or "ghs_" in low or "ghr_" in low or "github_pat_" in low):
+            or "ghu_" in low or "ghs_" in low or "ghr_" in low or "github_pat_" in low or "_key" in low
+            or "_pass" in low or "_credential" in low or "az login" in low):
         return not text.isascii() and _INVISIBLE_RE.search(text) is not None  # has_invisible, inlined
     return ("sig=" in text or "SIG=" in text or "Sig=" in text or "sig%" in text or "SIG%" in text
         or "Sig%" in text or "assword" in text or "ASSWORD" in text or "rotectedSettings" in text
@@ -544,7 +596,8 @@ def needs_scrub(text: str) -> bool:
         or "Pwd" in text or "PWD" in text or "curl" in text or "sshpass" in text or "ecret" in text
         or "ECRET" in text or "asswd" in text or "ASSWD" in text or "assphrase" in text or "ASSPHRASE" in text
         or "ghp_" in text or "gho_" in text or "ghu_" in text or "ghs_" in text or "ghr_" in text
-        or "github_pat_" in text or has_invisible(text))
+        or "github_pat_" in text or "_KEY" in text or "_key" in text or "_PASS" in text or "_pass" in text
+        or "_CREDENTIAL" in text or "_credential" in text or "az login" in text or has_invisible(text))
 
 
 def redact_data(obj: Any, _key: str | None = None, _depth: int = 0) -> Any:

@@ -187,6 +187,25 @@ def test_real_report_events(tmp_path):
         F.frames(loganalyzer.analyze(tmp_path / "b")).events
 
 
+
+def test_frames_hold_no_secret_a_report_masks(tmp_path):
+    """Red team 18: a base64 settings blob (it decodes to a password) stayed whole in the events and
+    the unexplained tables, and cloud-init's lone 'root:password' lines in the events; the
+    renderers masked them. The tables now hold what the report shows."""
+    import base64
+    blob = base64.b64encode(b'{"storageAccountName": "x", "password": "LEAKF1", "adminPassword": "LEAKF2"}' * 2).decode()
+    log = tmp_path / "b" / "var" / "log"
+    log.mkdir(parents=True)
+    (log / "waagent.log").write_text(AGENT_LINES + f"2024-05-01T10:06:00.000000Z ERROR ExtHandler ExtHandler Settings blob: {blob}\n")
+    (log / "cloud-init-output.log").write_text("Cloud-init v. 23.1 running 'modules:config'\n"
+                                               "Set the following 'random' passwords\nroot:LEAKF3xyz\n")
+    report = loganalyzer.analyze(tmp_path / "b", keep_records=True)
+    f = F.frames(report)
+    for name in ("events", "unexplained", "noise", "findings"):
+        text = getattr(f, name).to_csv()
+        assert blob[:40] not in text and "LEAKF3" not in text, name
+    assert "<redacted>" in " ".join(f.events["message"].astype(str))
+
 def test_import_loganalyzer_does_not_import_pandas():
     root = Path(__file__).resolve().parents[1]
     res = subprocess.run([sys.executable, "-c", "import sys, loganalyzer; print('pandas' in sys.modules)"],

@@ -583,3 +583,46 @@ def test_keep_reads_a_bounded_start_and_never_keeps_more(value):
         assert got == _keep(value)
     elif got:
         assert _keep(value)
+
+
+@pytest.mark.parametrize("text, secret", [
+    ("mysql --password=x ; export AZURE_STORAGE_KEY=LEAKC1 [stderr]", "LEAKC1"),
+    ("AWS_SECRET_ACCESS_KEY='LEAKC2'", "LEAKC2"),
+    ("azure_storage_key = \"LEAKC3\"", "LEAKC3"),
+    ("DB_PASS=LEAKC4 ./run.sh", "LEAKC4"),
+    ("SP_CREDENTIALS=LEAKC5", "LEAKC5"),
+    ("StdErr: sshpass -p 'LEAKC6 x' ; commandToExecute=y", "LEAKC6"),
+    ('sshpass -p "LEAKC7" ssh root@h', "LEAKC7"),
+    ("Command output: chpasswd: root:LEAKC8 adminuser:LEAKC9", "LEAKC9"),
+    ("cc_set_passwords.py[WARNING]: Failed to set passwords with chpasswd for ['root:LEAKD1']", "LEAKD1"),
+    ("chpasswd -e <<< 'admin:LEAKD2'", "LEAKD2"),
+    ("chpasswd:\n  list: |\n    root:LEAKD3\n    ubuntu:LEAKD4\n  expire: False", "LEAKD4"),
+    ("sudo:  azureuser : COMMAND=/usr/bin/az login -u me -p LEAKD5 --tenant t", "LEAKD5"),
+    ("DefaultEndpointsProtocol=https;AccountName=a;AccountKey=\nLEAKD6abc==;EndpointSuffix=core.windows.net", "LEAKD6"),
+])
+def test_red_team_18_secret_forms(text, secret):
+    """Red team 18: an environment variable named like a secret, a quoted sshpass password, chpasswd's
+    user:password lists, 'az login -p', an AccountKey= whose value is on the next line."""
+    from loganalyzer.redact import needs_scrub
+    assert needs_scrub(text)
+    out = redact(text)
+    assert secret not in out and MARK in out
+    assert redact(out) == out and out.count("\n") == text.count("\n")  # the lines stay where they were
+
+
+@pytest.mark.parametrize("text", [
+    "SSH_PUBLIC_KEY=ssh-rsa AAAA", "MY_KEY_FILE=/etc/key.pem", "use_token=y", "AUTO_PASS=true",
+    "chpasswd at 10:42 from http://x:8080/ path:/var/lib", "chpasswd:\n  list: |\n  expire: False",
+    "password:\n  nested: yes", "az login --identity", "mkdir -p /var/lib/waagent",
+])
+def test_red_team_18_harmless_text_is_kept(text):
+    assert redact(text) == text
+
+
+@pytest.mark.parametrize("text", ["chpasswd a:b " * 4700, "X_KEY=" * 11000, "az login -p " * 5500, "AccountKey=\n" * 5500],
+                         ids=lambda s: repr(s[:12]))
+def test_64k_adversarial_red_team_18_line_is_fast(text):
+    assert len(text) >= 50000
+    t0 = time.perf_counter()
+    out = redact(text)
+    assert time.perf_counter() - t0 < 2.0 and redact(out) == out

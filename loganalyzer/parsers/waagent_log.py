@@ -36,6 +36,8 @@ PEM_MAX_LINES = 200  # lines a key block spanning records is masked for, at most
 _KEY_BODY = re.compile(r"(?=\S*[0-9+/=_-])[A-Za-z0-9+/_-]{3,}={0,2}|(?:Proc-Type|DEK-Info|Comment|Subject): [^\n]*|")
 
 
+CHPASSWD_LINES = 50  # lines after a 'chpasswd' line that may list users and their passwords
+_CHPASSWD_LINE = re.compile(r"[ \t]*(?:- )?[\"']?[a-z_][a-z0-9_.-]{0,31}:(?![/\s])[^\s'\"]+[\"']?[ \t]*")
 ORPHAN_KEY_CHARS = 40  # a whole message this long that can only be a key line is masked anywhere
 ORPHAN_KEY_SHORT = 16  # ... and one this long with a key's mix of characters (a body's last line)
 _KEY_MIX = re.compile(r"(?=[^a-z]*[a-z])(?=[^A-Z]*[A-Z])(?=[^0-9+/=]*[0-9+/=])")
@@ -595,7 +597,7 @@ class RecordBuilder:
     """
 
     __slots__ = ("source", "kind", "level_of", "lean", "dated", "text", "_cur", "_parts", "_chars", "_end", "_lite",
-                 "_pem")
+                 "_pem", "_chpw")
 
     def __init__(self, source: str, kind: str, level_of: Callable[[str], str | None] | None = None,
                  lean=None) -> None:
@@ -609,6 +611,7 @@ class RecordBuilder:
         self._end = 0
         self._lite: tuple | None = None  # the fields of a quiet one-line record not built (yet)
         self._pem = 0  # lines still to mask of a key block begun on an earlier line (0: none)
+        self._chpw = 0  # lines after a 'chpasswd' line in which a lone 'user:password' line is masked
         self.dated = 0  # records opened with a time (a file with none is not in the expected format)
         self.text = False  # a line with text was seen (a file of blank lines is only 'empty')
 
@@ -653,8 +656,15 @@ class RecordBuilder:
             self.dated += 1
         if not self.text and raw.strip():
             self.text = True
+        if self._chpw:
+            self._chpw -= 1
+        # a lone 'user:password' line after 'chpasswd' (its list printed a line per record) or anywhere
+        # in cloud-init's output ("Set the following 'random' passwords", then root:Xyz): red team 18
+        if "chpasswd" in raw:
+            self._chpw = CHPASSWD_LINES
         if ((self._pem or "BEGIN" in raw) and self._in_key_block(raw, message)) or \
-                (not self._pem and orphan_key_line(message)):
+                (not self._pem and orphan_key_line(message)) or \
+                ((self._chpw or self.kind == "cloud_init_log") and _CHPASSWD_LINE.fullmatch(message) is not None):
             raw = raw.replace(message, MARK) if message and message in raw else MARK
             message = MARK
         lean = self.lean
