@@ -403,6 +403,8 @@ _PROBLEM_TEMPLATES: list[tuple[str, str]] = [
     ("vmSettings extensionGoalStates is not a list", "extensionGoalStates in vmSettings ist keine Liste"),
     ("vmSettings too large to read whole ({n} KiB; at most {limit} KiB)",
      "vmSettings zu groß, um es ganz zu lesen ({n} KiB; höchstens {limit} KiB)"),
+    ("XML file too large to read whole ({n} KiB; at most {limit} KiB)",
+     "XML-Datei zu groß, um sie ganz zu lesen ({n} KiB; höchstens {limit} KiB)"),
     ("{what} too large to read whole ({n} KiB; at most {limit} KiB)",
      "{what} zu groß, um es ganz zu lesen ({n} KiB; höchstens {limit} KiB)"),
     ("status blob: handlerAggregateStatus is not a list", "Status-Blob: handlerAggregateStatus ist keine Liste"),

@@ -312,3 +312,22 @@ def test_test_waagent_conf_as_the_agent_reads_it():
     assert warned == {"Provisioning.SshHostKeyPairType", "Provisioning.DecodeCustomData",
                       "OS.EnableFIPS", "OS.SshClientAliveInterval"}
     assert recs == []
+
+
+def test_a_goal_state_xml_above_its_cap_is_not_parsed_and_plugin_names_are_capped(monkeypatch):
+    """Red team 18: a 16 MB ExtensionsConfig.xml (under the 16 MiB cap of data files) took ~200 MB as
+    a tree and listed its 74,842 plugin names in the report. Above XML_CAP it is not parsed (said,
+    partial); at most PLUGIN_NAMES_MAX names are listed, the rest counted."""
+    from loganalyzer.parsers import goal_state
+    load_all()
+    plugins = "".join(f'<Plugin name="E.x{i}" version="1.0" state="enabled" />' for i in range(300))
+    doc = (f'<Extensions goalStateIncarnation="3"><Plugins>{plugins}</Plugins></Extensions>').encode()
+    ctx = ParseContext()
+    list(DATA_PARSERS["extensions_config_xml"](doc, "var/lib/waagent/ExtensionsConfig.3.xml", ctx))
+    ec = ctx.facts.extra["extensions_config"]
+    assert len(ec["plugins"]) == goal_state.PLUGIN_NAMES_MAX and ec["plugins_not_listed"] == 100
+    monkeypatch.setattr(goal_state, "XML_CAP", len(doc) - 1)
+    ctx = ParseContext()
+    list(DATA_PARSERS["extensions_config_xml"](doc, "var/lib/waagent/ExtensionsConfig.3.xml", ctx))
+    assert "extensions_config" not in ctx.facts.extra and not ctx.facts.extensions
+    assert [(p.partial, p.message.split(" (")[0]) for p in ctx.problems] == [(True, "XML file too large to read whole")]

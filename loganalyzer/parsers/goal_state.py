@@ -106,8 +106,17 @@ def _numeric_refs(data: bytes) -> bytes:
             .replace(b"&apos;", b"&#39;").replace(b"&amp;", b"&#38;"))
 
 
+XML_CAP = 4 * 1024 * 1024  # a goal-state XML file larger than this is not parsed (real ones: < 1 MB)
+PLUGIN_NAMES_MAX = 200  # plugin names kept in facts.extra["extensions_config"]["plugins"]
+
+
 def _parse(data: bytes, source: str, ctx: ParseContext):
-    """parse_xml, falling back to libxml2 recovery for truncated/damaged (but safe) documents."""
+    """parse_xml, falling back to libxml2 recovery for truncated/damaged (but safe) documents;
+    None above XML_CAP (red team 18: a 16 MB ExtensionsConfig.xml took ~200 MB as a tree)."""
+    if len(data) > XML_CAP:
+        ctx.problem(source, f"XML file too large to read whole ({len(data) // 1024} KiB; at most "
+                            f"{XML_CAP // 1024} KiB)", partial=True)
+        return None
     try:
         root = parse_xml(data)
     except ParseError as exc:
@@ -126,6 +135,8 @@ def _parse(data: bytes, source: str, ctx: ParseContext):
 def _root(data: bytes, source: str, ctx: ParseContext, expected: str, what: str):
     """The parsed root element if it is ``expected``; otherwise a parse problem and None."""
     root = _parse(data, source, ctx)
+    if root is None:
+        return None
     if local(root) != expected:
         ctx.problem(source, f"unexpected root element <{local(root)[:60]}> in {what}")
         return None
@@ -159,7 +170,7 @@ def _newest_overall(ctx: ParseContext, what: str, key: tuple) -> bool:
 def parse_goal_state(data: bytes, source: str, ctx: ParseContext) -> Iterator[Record]:
     """GoalState.xml: Incarnation, ContainerId, RoleInstance/InstanceId."""
     root = _parse(data, source, ctx)
-    if local(root) == "xml":  # 2.8+ keeps GoalState.1.xml as '<xml>empty placeholder file</xml>'
+    if root is None or local(root) == "xml":  # 2.8+ keeps GoalState.1.xml as '<xml>empty placeholder file</xml>'
         return iter(())
     if local(root) != "GoalState":
         ctx.problem(source, f"unexpected root element <{local(root)[:60]}> in a goal state file")
@@ -240,7 +251,11 @@ def parse_extensions_config(data: bytes, source: str, ctx: ParseContext) -> Iter
             ctx.problem(source, "Plugin without a name")
             continue
         if names is not None:
-            names.append(name)
+            if len(names) < PLUGIN_NAMES_MAX:
+                names.append(name)
+            else:  # a flood of plugins (red team 18: 74,842 names, 887 KB of report)
+                ec = facts.extra["extensions_config"]
+                ec["plugins_not_listed"] = ec.get("plugins_not_listed", 0) + 1
         if not _newer_gs(ctx, name, key):
             continue
         fact = facts.extension(name)
