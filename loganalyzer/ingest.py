@@ -1391,13 +1391,11 @@ def _file_type(mode: int) -> str:
     return "special file"
 
 
-class _Window(io.RawIOBase):
-    """A read-only view of the first ``size`` bytes of a seekable file, with a position of its own
-    (a zip found in front of another one is read through it)."""
+class _Seekable(io.RawIOBase):
+    """A read-only view with a position of its own; subclasses read at ``self._pos`` and say
+    where their end is."""
 
-    def __init__(self, f: BinaryIO, size: int) -> None:
-        super().__init__()
-        self._f, self._size, self._pos = f, size, 0
+    _pos = 0
 
     def readable(self) -> bool:
         return True
@@ -1408,15 +1406,30 @@ class _Window(io.RawIOBase):
     def tell(self) -> int:
         return self._pos
 
+    def _end(self) -> int:  # pragma: no cover - overridden
+        raise NotImplementedError
+
     def seek(self, offset: int, whence: int = 0) -> int:
         if whence == os.SEEK_CUR:
             offset += self._pos
         elif whence == os.SEEK_END:
-            offset += self._size
+            offset += self._end()
         if offset < 0:
             raise OSError("negative seek position")
         self._pos = offset
         return offset
+
+
+class _Window(_Seekable):
+    """A read-only view of the first ``size`` bytes of a seekable file, with a position of its own
+    (a zip found in front of another one is read through it)."""
+
+    def __init__(self, f: BinaryIO, size: int) -> None:
+        super().__init__()
+        self._f, self._size, self._pos = f, size, 0
+
+    def _end(self) -> int:
+        return self._size
 
     def readinto(self, b) -> int:
         n = max(0, min(len(b), self._size - self._pos))
@@ -1429,7 +1442,7 @@ class _Window(io.RawIOBase):
         return len(data)
 
 
-class _Positional(io.RawIOBase):
+class _Positional(_Seekable):
     """A read-only view of an open file that keeps its position in this process (``os.pread``).
 
     A zip's members are read through the one file object of the bundle; processes forked to read
@@ -1450,24 +1463,8 @@ class _Positional(io.RawIOBase):
         except (OSError, ValueError):  # pragma: no cover - a closed or odd file: read as it is
             return f
 
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        if whence == os.SEEK_CUR:
-            offset += self._pos
-        elif whence == os.SEEK_END:
-            offset += os.fstat(self._fd).st_size
-        if offset < 0:
-            raise OSError("negative seek position")
-        self._pos = offset
-        return offset
+    def _end(self) -> int:
+        return os.fstat(self._fd).st_size
 
     def readinto(self, b) -> int:
         data = os.pread(self._fd, len(b), self._pos)
