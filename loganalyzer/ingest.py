@@ -818,8 +818,11 @@ class _Builder:
                                 f"the first {_size(first)} are not read (bundle is partial)", "error")
                 break
             window = _Window(zf.fp, first)
+            head = window.read(4)
+            if first == 4 and head in (b"PK\x07\x08", b"PK00"):  # a spanning marker some zip tools write
+                break
             try:
-                older = self._zipfile(window, label) if window.read(4) == b"PK\x03\x04" else None
+                older = self._zipfile(window, label) if head == b"PK\x03\x04" else None
             except InputError:
                 older = None
             if older is None:

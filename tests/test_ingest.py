@@ -188,6 +188,10 @@ def test_zips_one_after_the_other_and_a_stub_in_front_are_read(sandbox):
         data = read_all(b)
         assert data == {"var/log/waagent.log.1": WAAGENT, "results.txt": b"x\n", "var/log/waagent.log": WAAGENT + b"y\n"}
         assert not b.partial and b.problems == []
+    spanned = work / "spanned.zip"  # some zip tools write a 4-byte spanning marker first: no stub
+    spanned.write_bytes(b"PK\x07\x08" + c)
+    with open_bundle(spanned, tmp_dir=private) as b:
+        assert list(read_all(b)) == ["var/log/waagent.log"] and not b.partial and b.problems == []
     stub = work / "sfx.bin"
     stub.write_bytes(b"#!/bin/sh\nexec unzip \"$0\"\n" + c)
     with open_bundle(stub, tmp_dir=private) as b:
