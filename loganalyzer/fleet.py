@@ -56,9 +56,9 @@ resumes where it stopped, without losing or repeating rows.
 """
 from __future__ import annotations
 
-import glob
 import contextlib
 import errno
+import glob
 import hashlib
 import json
 import multiprocessing as mp

@@ -131,7 +131,6 @@ class PatternStats:
                     c = values.get(k)
                     if c is None:  # not setdefault(k, Counter()): that builds a Counter per hit
                         c = values[k] = Counter()
-                        seen[k] = set()
                     mine = seen.get(k)
                     if mine is None:
                         mine = seen[k] = set()
