@@ -72,14 +72,17 @@ def test_sigterm_removes_the_private_temp_folder(tmp_path, signame):
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     env = dict(os.environ, TMPDIR=str(tmp), PYTHONPATH=str(Path(loganalyzer.__file__).parents[1]))
+    sig = getattr(signal, signame)
+    # the run must see the signal's default disposition: one inherited as ignored (nohup, a CI shell)
+    # is kept ignored by design
     proc = subprocess.Popen([sys.executable, "-m", "loganalyzer.cli", str(bundle), "--format", "json",
-                             "--jobs", "1"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                             "--jobs", "1"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(sig, signal.SIG_DFL))
     deadline = time.monotonic() + 60
     while not any(tmp.iterdir()) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
     assert proc.poll() is None, "the run ended before it could be terminated"
     assert any(tmp.iterdir())  # the private temp folder exists while the run reads the bundle
-    sig = getattr(signal, signame)
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 128 + sig, err
