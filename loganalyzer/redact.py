@@ -381,9 +381,10 @@ _USERINFO = re.compile(r"(?<![\w/:.@%+-])[\w.%+-]{1,200}:(?P<val>[^@\s/\"'<>:]{1
 # command lines: curl -u user:PW, sshpass -p PW, --admin-password PW (an option whose name says so);
 # every repeat is bounded: a 64 KiB line of "curl curl ..." or "--passwordpassword..." stays linear
 _CURL_USER = re.compile(r"\bcurl\b[^\n;|&]{0,300}?\s(?:-u|--user)[ =]?[^\s:'\"]*:(?P<val>[^\s'\"]+)", re.I)
-_SSHPASS = re.compile(r"\bsshpass\b[^\n;|&]{0,300}?\s-p\s*(?P<val>'[^'\n]*'?|\"[^\"\n]*\"?|[^\s'\"]+)", re.I)
+_ARG_VAL = r"(?P<val>'[^'\n]*'?|\"[^\"\n]*\"?|[^\s'\"]+)"  # a command's argument, quoted or not
+_SSHPASS = re.compile(r"\bsshpass\b[^\n;|&]{0,300}?\s-p\s*" + _ARG_VAL, re.I)
 # az login -p PW (--password is an _OPTION); within the command
-_AZ_LOGIN = re.compile(r"\baz\s+login\b[^\n;|&]{0,300}?\s-p\s+(?P<val>'[^'\n]*'?|\"[^\"\n]*\"?|[^\s'\"]+)", re.I)
+_AZ_LOGIN = re.compile(r"\baz\s+login\b[^\n;|&]{0,300}?\s-p\s+" + _ARG_VAL, re.I)
 # an environment variable named like a secret: AZURE_STORAGE_KEY=x, CLIENT_SECRET=x, GH_TOKEN=x
 _ENV_SECRET = re.compile(r"(?<![\w-])(?P<key>[A-Za-z][A-Za-z0-9_]{0,60}_(?:key|secret|token|pass|credentials?))"
                          r"[ \t]*=[ \t]*(?P<val>\"[^\"\n]*\"?|'[^'\n]*'?|[^\s;,&\"'<]+)", re.I)
